@@ -1,0 +1,93 @@
+"""Publishing events to `mailflow.events`, keyed by network_message_id (per-message order)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, TextIO
+
+from aiokafka import AIOKafkaProducer
+
+from inboxtrail.settings import Settings
+from schemas.codec import encode
+from schemas.events import MailFlowEvent
+from schemas.jsonform import event_from_json
+from schemas.validation import ValidationError, validate
+
+PROGRESS_EVERY_S = 2.0
+
+
+@dataclass
+class ProduceReport:
+    published: int = 0
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def producer_for(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
+                            max_batch_size=256 * 1024, enable_idempotence=True)
+
+
+async def publish_events(settings: Settings, events: Iterable[MailFlowEvent]) -> int:
+    producer = producer_for(settings)
+    await producer.start()
+    try:
+        sent = 0
+        pending = []
+        for event in events:
+            pending.append(await producer.send(settings.events_topic, encode(event),
+                                               key=event.network_message_id.encode()))
+            sent += 1
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        return sent
+    finally:
+        await producer.stop()
+
+
+async def _produce_lines(settings: Settings, lines: TextIO, name: str, err: TextIO) -> ProduceReport:
+    report = ProduceReport()
+    producer = producer_for(settings)
+    await producer.start()
+    last_progress = time.monotonic()
+    pending = []
+    try:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                event = validate(event_from_json(json.loads(line), line=number))
+            except (ValidationError, json.JSONDecodeError) as exc:
+                report.rejected += 1
+                message = f"{name}:{number}: {'not valid JSON: ' if isinstance(exc, json.JSONDecodeError) else ''}{exc}"
+                report.problems.append(message)
+                print(message, file=err)
+                continue
+            pending.append(await producer.send(settings.events_topic, encode(event),
+                                               key=event.network_message_id.encode()))
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                report.published += len(pending)
+                pending.clear()
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                last_progress = time.monotonic()
+                print(f"… line {number}: {report.published + len(pending)} published, {report.rejected} rejected",
+                      file=err, flush=True)
+        await asyncio.gather(*pending)
+        report.published += len(pending)
+    finally:
+        await producer.stop()
+    return report
+
+
+def produce_json_lines(settings: Settings, lines: TextIO, name: str, out: TextIO = sys.stdout,
+                       err: TextIO = sys.stderr) -> ProduceReport:
+    """Validate every line, publish the valid ones (acks=all), report the others by line number."""
+    report = asyncio.run(_produce_lines(settings, lines, name, err))
+    print(f"published {report.published}, rejected {report.rejected} ({settings.events_topic})", file=out)
+    return report

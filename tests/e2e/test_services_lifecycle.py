@@ -1,0 +1,82 @@
+"""`inboxtrail up` twice, `down`, `up` again: no error and no data lost.
+
+Runs its own pair of services (own state directory and ports) so the session's shared services
+are not restarted under other tests."""
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+from clickhouse_driver import Client
+
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.services
+
+LIFECYCLE_ENV = {
+    "INBOXTRAIL_STATE_DIR": str(REPO / ".inboxtrail-test-lifecycle"),
+    "INBOXTRAIL_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
+    "INBOXTRAIL_KAFKA_CONTROLLER_PORT": "39093",
+    "INBOXTRAIL_CLICKHOUSE_PORT": "39000",
+    "INBOXTRAIL_CLICKHOUSE_HTTP_PORT": "38123",
+    "INBOXTRAIL_CLICKHOUSE_DATABASE": "inboxtrail",
+}
+
+
+def cli(*args):
+    return run_cli(*args, timeout=300, **LIFECYCLE_ENV)
+
+
+@pytest.fixture
+def lifecycle_state():
+    shutil.rmtree(LIFECYCLE_ENV["INBOXTRAIL_STATE_DIR"], ignore_errors=True)
+    yield
+    cli("down")
+    shutil.rmtree(LIFECYCLE_ENV["INBOXTRAIL_STATE_DIR"], ignore_errors=True)
+
+
+def count_marker(marker: str) -> int:
+    client = Client(host="127.0.0.1", port=39000, database="inboxtrail")
+    try:
+        return client.execute("SELECT count() FROM email_events WHERE network_message_id = %(id)s", {"id": marker})[0][0]
+    finally:
+        client.disconnect()
+
+
+def test_up_twice_down_up_keeps_clickhouse_data_and_topics(lifecycle_state):
+    first = cli("up")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "kafka" in first.stdout and "started" in first.stdout and "healthy" in first.stdout
+
+    again = cli("up")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("already running") == 2
+
+    migrated = cli("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "mailflow.events" in migrated.stdout and "created" in migrated.stdout
+
+    marker = str(uuid.uuid4())
+    client = Client(host="127.0.0.1", port=39000, database="inboxtrail")
+    client.execute("INSERT INTO email_events (tenant_id, network_message_id, recipient, occurred_at, "
+                   "occurred_at_us, event_id) VALUES", [("lifecycle", marker, "a@b.example", 1_700_000_000,
+                                                         1_700_000_000_000_000, str(uuid.uuid4()))])
+    client.disconnect()
+    assert count_marker(marker) == 1
+
+    down = cli("down")
+    assert down.returncode == 0, down.stderr
+    status_down = cli("status")
+    assert status_down.returncode == 3 and "DOWN" in status_down.stdout
+
+    up_again = cli("up")
+    assert up_again.returncode == 0, up_again.stdout + up_again.stderr
+    assert count_marker(marker) == 1
+    remigrated = cli("migrate")
+    assert remigrated.returncode == 0
+    assert "created" not in remigrated.stdout and "already applied" in remigrated.stdout
+
+    status = cli("status", "--format", "json")
+    assert status.returncode == 0
+    assert '"Apache Kafka 4.4.0 (KRaft)"' in status.stdout and "ClickHouse server 18.16" in status.stdout
