@@ -65,11 +65,15 @@ def cmd_worker(settings: Settings, args) -> int:
 
 def cmd_produce(settings: Settings, args) -> int:
     from streams.publisher import produce_json_lines
-    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    try:
+        source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    except OSError as exc:
+        _err(f"cannot read {args.file}: {exc.strerror}")
+        return EXIT_USAGE
     try:
         report = produce_json_lines(settings, source, name="<stdin>" if args.file == "-" else args.file)
     finally:
-        if source is not sys.stdin:
+        if source is not sys.stdin.buffer:
             source.close()
     return EXIT_OK if report.rejected == 0 else EXIT_REJECTED
 
@@ -101,6 +105,54 @@ def cmd_timeline(settings: Settings, args) -> int:
     return EXIT_OK
 
 
+DLQ_COLUMNS = ["dlq_offset", "rejected_at", "reason", "field", "source", "key", "bytes"]
+
+
+def _dead_letter_record(dlq_offset: int, letter) -> dict:
+    return {"dlq_offset": dlq_offset, "rejected_at": letter.rejected_at, "reason": letter.reason,
+            "field": letter.field or "", "source": f"{letter.topic}[{letter.partition}]@{letter.offset}",
+            "key": (letter.key or b"").decode(errors="replace"), "bytes": len(letter.value or b""),
+            "detail": letter.detail}
+
+
+def cmd_dlq(settings: Settings, args) -> int:
+    import asyncio
+
+    from streams.dead_letters import read_dead_letters, replay_dead_letters
+    if args.dlq_command == "list":
+        letters = asyncio.run(read_dead_letters(settings, start_offset=args.start, limit=args.limit))
+        if args.reason:
+            letters = [(o, l) for o, l in letters if l.reason == args.reason]
+        render([_dead_letter_record(o, l) for o, l in letters],
+               DLQ_COLUMNS if args.format == "table" else DLQ_COLUMNS + ["detail"], args.format)
+        if args.format == "table":
+            print(f"{len(letters)} dead letter(s) in {settings.dlq_topic}", file=sys.stderr)
+        return EXIT_OK
+    if args.dlq_command == "show":
+        found = asyncio.run(read_dead_letters(settings, start_offset=args.offset, limit=1))
+        if not found or found[0][0] != args.offset:
+            _err(f"no dead letter at offset {args.offset} of {settings.dlq_topic}; see `inboxtrail dlq list`")
+            return EXIT_REJECTED
+        offset, letter = found[0]
+        record = _dead_letter_record(offset, letter)
+        record["value_hex"] = (letter.value or b"").hex()
+        for name, value in record.items():
+            print(f"{name:<12} {value}")
+        return EXIT_OK
+    # replay
+    letters = asyncio.run(read_dead_letters(settings, start_offset=0))
+    offsets = set(args.offset or [])
+    chosen = [(o, l) for o, l in letters
+              if (o in offsets if offsets else bool(args.all or args.reason))
+              and (not args.reason or l.reason == args.reason)]
+    if not chosen:
+        _err("nothing to replay: give --offset N (repeatable), --reason R or --all")
+        return EXIT_REJECTED
+    replayed = asyncio.run(replay_dead_letters(settings, chosen))
+    print(f"replayed {replayed} dead letter(s) to {settings.events_topic}")
+    return EXIT_OK
+
+
 def cmd_demo(settings: Settings, args) -> int:
     from inboxtrail.demo import run_demo
     return run_demo(settings)
@@ -128,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("network_message_id", metavar="NETWORK_MESSAGE_ID")
     p.add_argument("--tenant", help="only this tenant's copies")
     p.add_argument("--recipient", help="only this recipient's copy")
+    dlq = add("dlq", cmd_dlq, "see and re-publish dead letters (events the worker rejected)")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    p = dlq_sub.add_parser("list", help="list dead letters with reason and origin")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--reason", help="only this reason label")
+    p.add_argument("--start", type=int, default=0, help="first DLQ offset to read")
+    p.add_argument("--limit", type=int, default=None, help="at most this many")
+    p = dlq_sub.add_parser("show", help="one dead letter with its bytes")
+    p.add_argument("offset", type=int)
+    p = dlq_sub.add_parser("replay", help="re-publish dead letters to mailflow.events after a fix")
+    p.add_argument("--offset", type=int, action="append", help="DLQ offset to replay (repeatable)")
+    p.add_argument("--reason", help="only dead letters with this reason")
+    p.add_argument("--all", action="store_true", help="replay every dead letter (with --reason: all of that reason)")
     add("demo", cmd_demo, "services up, worker, a sample event published and its timeline shown")
     return parser
 

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, TextIO
+from typing import BinaryIO, Iterable, TextIO
 
 from aiokafka import AIOKafkaProducer
 
@@ -50,21 +50,23 @@ async def publish_events(settings: Settings, events: Iterable[MailFlowEvent]) ->
         await producer.stop()
 
 
-async def _produce_lines(settings: Settings, lines: TextIO, name: str, err: TextIO) -> ProduceReport:
+async def _produce_lines(settings: Settings, lines: BinaryIO, name: str, err: TextIO) -> ProduceReport:
     report = ProduceReport()
     producer = producer_for(settings)
     await producer.start()
     last_progress = time.monotonic()
     pending = []
     try:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+        for number, raw_line in enumerate(lines, start=1):
+            if not raw_line.strip():
                 continue
             try:
-                event = validate(event_from_json(json.loads(line), line=number))
-            except (ValidationError, json.JSONDecodeError) as exc:
+                event = validate(event_from_json(json.loads(raw_line.decode("utf-8")), line=number))
+            except (ValidationError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
                 report.rejected += 1
-                message = f"{name}:{number}: {'not valid JSON: ' if isinstance(exc, json.JSONDecodeError) else ''}{exc}"
+                kind = ("not UTF-8: " if isinstance(exc, UnicodeDecodeError)
+                        else "not valid JSON: " if isinstance(exc, json.JSONDecodeError) else "")
+                message = f"{name}:{number}: {kind}{exc}"
                 report.problems.append(message)
                 print(message, file=err)
                 continue
@@ -85,7 +87,7 @@ async def _produce_lines(settings: Settings, lines: TextIO, name: str, err: Text
     return report
 
 
-def produce_json_lines(settings: Settings, lines: TextIO, name: str, out: TextIO = sys.stdout,
+def produce_json_lines(settings: Settings, lines: BinaryIO, name: str, out: TextIO = sys.stdout,
                        err: TextIO = sys.stderr) -> ProduceReport:
     """Validate every line, publish the valid ones (acks=all), report the others by line number."""
     report = asyncio.run(_produce_lines(settings, lines, name, err))
