@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import fields
 
-from schemas.events import AdminAction, Attachment, MailFlowEvent, Sender, Url
+from schemas.events import PAYLOAD_TYPES, AdminAction, Attachment, MailFlowEvent, Sender, Url
 
 # Limits. A field over its limit is rejected, never truncated: truncation would silently change
 # what an analyst searches for.
@@ -93,24 +93,46 @@ def _check_count(value: tuple, field: str, limit: int) -> None:
         raise ValidationError("too_many", field, f"{len(value)} items, at most {limit} allowed")
 
 
+def _field_checks(cls: type) -> tuple[tuple[str, type, int], ...]:
+    """(name, kind, limit) per field of a payload record type, worked out once per type because
+    the worker validates every message."""
+    checks = []
+    for f in fields(cls):
+        kind = {"str": str, "int": int}.get(f.type)
+        if f.type.startswith("tuple["):
+            checks.append((f.name, tuple, _ARRAY_LIMITS[f.name]))
+        elif f.type in ("Sender", "Url", "Attachment"):
+            checks.append((f.name, object, 0))
+        elif kind is not None:
+            checks.append((f.name, kind, _FIELD_LIMITS.get(f.name, MAX_STRING_CHARS)))
+    return tuple(checks)
+
+
+_CHECKS: dict[type, tuple[tuple[str, type, int], ...]] = {
+    cls: _field_checks(cls) for cls in (*PAYLOAD_TYPES.values(), Sender, Url, Attachment)
+}
+
+
 def _check_record(record: object, path: str) -> None:
     """Length limits on every string, count limits on every array and no negative sizes, for a
-    payload record and the records nested in it."""
-    for f in fields(record):
-        value = getattr(record, f.name)
-        field = f"{path}.{f.name}"
-        if isinstance(value, str):
-            _check_string(value, field, _FIELD_LIMITS.get(f.name, MAX_STRING_CHARS))
-        elif isinstance(value, int):
+    payload record and the records nested in it. Enum fields need no check: the codec and the
+    JSON reader only ever produce members."""
+    for name, kind, limit in _CHECKS[type(record)]:
+        value = getattr(record, name)
+        if kind is str:
+            if len(value) > limit:
+                _check_string(value, f"{path}.{name}", limit)
+        elif kind is int:
             if value < 0:
-                raise ValidationError("negative", field, f"{value} is negative; sizes and counts are >= 0")
-        elif isinstance(value, tuple):
-            _check_count(value, field, _ARRAY_LIMITS[f.name])
-            for i, item in enumerate(value):
-                if isinstance(item, (Url, Attachment)):
-                    _check_record(item, f"{field}[{i}]")
-        elif isinstance(value, Sender):
-            _check_record(value, field)
+                raise ValidationError("negative", f"{path}.{name}", f"{value} is negative; sizes and counts are >= 0")
+        elif kind is tuple:
+            if value:
+                _check_count(value, f"{path}.{name}", limit)
+                for i, item in enumerate(value):
+                    if type(item) in _CHECKS:
+                        _check_record(item, f"{path}.{name}[{i}]")
+        else:
+            _check_record(value, f"{path}.{name}")
 
 
 def validate(event: MailFlowEvent, *, clock: Callable[[], int] = now_micros) -> MailFlowEvent:
