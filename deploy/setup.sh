@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(clickhouse-server clickhouse-client)
+APT_PACKAGES=(clickhouse-server clickhouse-client prometheus chromium)
 PYTHON=${PYTHON:-python3}
 
 missing=()

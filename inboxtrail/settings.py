@@ -50,6 +50,14 @@ class Settings:
     batch_size: int = 2000
     batch_window_s: float = 0.2
     worker_web_port: int = 6066
+    # Faust table store for per-copy state: "memory://" (recovers from the changelog on start)
+    # or "rocksdb://" (on disk under <state>/faust, bounded memory; needs the rocksdict package)
+    table_store: str = "memory://"
+    # how soon the group notices a dead worker and hands its partitions to the others
+    consumer_session_timeout_s: float = 10.0
+
+    # Remediation: requests over this many copies need a second person's approval
+    remediation_approval_threshold: int = 1000
 
     # Explorer API
     api_host: str = "127.0.0.1"

@@ -59,6 +59,106 @@ PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (tenant_id, network_message_id, recipient, occurred_at_us, event_id)
 """
 
+# The current state of every copy: one row per copy once merged, `CopyState` column for column
+# (`projections/state_rows.py` maps both ways), so the worker recovers its fold state from here.
+# * ReplacingMergeTree(version): `CopyState.version` grows strictly with every distinct event of
+#   the copy and is equal for equal event sets, so the surviving row is the fold of the most
+#   events whatever order the batches arrived in. Reads use FINAL: exact before merges.
+# * No PARTITION BY: a partition key must never change for a copy, and the only copy facts known
+#   from its first event are its ids (received_at is unknown until the OriginalDelivery arrives).
+#   A hash of the ids would prune nothing the primary key does not already prune, and would split
+#   every worker batch into one part per partition.
+# * Multi-valued facets are Array(String) so filters are `hasAny`; enum facets hold Avro symbols,
+#   additional actions hold `AdditionalAction` member names.
+# * received_at / received_at_us: time of the earliest OriginalDelivery, or of the copy's first
+#   event until an OriginalDelivery arrives (so every copy sits somewhere on the time axis);
+#   `original_order_event_id = ''` tells the two apart.
+# * `*_order_at_us` / `*_order_event_id` are the fold's register order keys (event id '' = None).
+# * index_granularity 1024 (default 8192): lists, details and the worker's state recovery look
+#   copies up by primary key, and a lookup reads whole granules of every selected column.
+EMAIL_STATE = """
+CREATE TABLE IF NOT EXISTS email_state (
+    tenant_id String,
+    network_message_id String,
+    recipient String,
+    recipient_domain String,
+    internet_message_id String,
+    direction String,
+    sender_mail_from String,
+    sender_from_address String,
+    sender_display_name String,
+    sender_domain String,
+    sender_ip String,
+    subject String,
+    original_delivery_action String,
+    original_location String,
+    original_threat_types Array(String),
+    original_detection_methods Array(String),
+    latest_delivery_action String,
+    latest_location String,
+    latest_threat_types Array(String),
+    latest_detection_methods Array(String),
+    additional_actions Array(String),
+    urls Array(String),
+    url_domains Array(String),
+    attachment_names Array(String),
+    attachment_types Array(String),
+    attachment_sha256s Array(String),
+    attachment_sizes Array(UInt64),
+    size_bytes UInt64,
+    received_at DateTime,
+    received_at_us UInt64,
+    first_event_at_us UInt64,
+    last_event_at_us UInt64,
+    event_count UInt32,
+    original_order_at_us UInt64,
+    original_order_event_id String,
+    latest_location_order_at_us UInt64,
+    latest_location_order_event_id String,
+    latest_threat_types_order_at_us UInt64,
+    latest_threat_types_order_event_id String,
+    latest_detection_methods_order_at_us UInt64,
+    latest_detection_methods_order_event_id String,
+    event_digests Array(UInt64),
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (tenant_id, network_message_id, recipient)
+SETTINGS index_granularity = 1024
+"""
+
+# Remediation requests (projections/remediation_requests.py): one row per change of a request,
+# the newest version wins; per-copy results are AdminAction events in email_events.
+REQUESTS_TABLE = "remediation_requests"
+REMEDIATION_REQUESTS = """
+CREATE TABLE IF NOT EXISTS remediation_requests (
+    tenant_id String,
+    request_id String,
+    action String,
+    requester String,
+    approver String,
+    reason String,
+    state String,
+    target_count UInt64,
+    targets_json String,
+    created_at_us UInt64,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (tenant_id, request_id)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "email_events", (EMAIL_EVENTS,)),
+    Migration(2, "email_state", (EMAIL_STATE,)),
+    Migration(3, "remediation_requests", (REMEDIATION_REQUESTS,)),
 )
+
+# `inboxtrail rebuild` folds the log into a fresh table of email_state's exact structure and
+# engine, then swaps it in by renaming (18.16 has RENAME TABLE, not EXCHANGE TABLES).
+STATE_TABLE = "email_state"
+REBUILD_TABLE = "email_state_rebuild"
+REPLACED_TABLE = "email_state_replaced"
+DROP_REBUILD_TABLE = "DROP TABLE IF EXISTS email_state_rebuild"
+CREATE_REBUILD_TABLE = "CREATE TABLE email_state_rebuild AS email_state"
+DROP_REPLACED_TABLE = "DROP TABLE IF EXISTS email_state_replaced"
+OPTIMIZE_TABLES = ("OPTIMIZE TABLE email_events FINAL", "OPTIMIZE TABLE email_state FINAL")
+SWAP_REBUILT_STATE = "RENAME TABLE email_state TO email_state_replaced, email_state_rebuild TO email_state"

@@ -1,40 +1,36 @@
 """The ClickHouse-server store (clickhouse-driver, native protocol): the production path.
 
-Writes are columnar batch inserts; every value reaches the server as a bound parameter or as
-native-protocol column data, never inside SQL text.
+Writes are columnar batch inserts; every value reaches the server as native-protocol column data
+or as a parameter that clickhouse-driver escapes and quotes (ClickHouse 18.16 has no server-side
+parameters, so the `{name:Type}` placeholders of `projections.queries` become `%(name)s`).
 """
 from __future__ import annotations
 
-import json
-import time
-from typing import Sequence
+import re
+from collections.abc import Iterator, Sequence
 
 from clickhouse_driver import Client
 
 from inboxtrail.settings import Settings
-from projections.ddl import DATABASE_NAME, MIGRATIONS, SCHEMA_MIGRATIONS
-from projections.timeline import EVENT_COLUMNS, TimelineEntry, event_row
-from schemas.events import MailFlowEvent
+from projections.ddl import DATABASE_NAME
+from projections.queries import BoundQuery
+from projections.store import ProjectionStore, StoreUnavailable
 
-TIMELINE_SQL = """
-SELECT tenant_id, network_message_id, recipient, occurred_at_us, event_id, source, type, action,
-       result, to_location, threat_types, detection_methods, actor, request_id, payload_json
-FROM email_events
-WHERE network_message_id = %(network_message_id)s
-  AND (%(tenant_id)s = '' OR tenant_id = %(tenant_id)s)
-  AND (%(recipient)s = '' OR recipient = %(recipient)s)
-ORDER BY tenant_id, recipient, occurred_at_us, event_id
-LIMIT 1 BY tenant_id, recipient, event_id
-"""
+__all__ = ["ClickHouseServerStore", "StoreUnavailable", "driver_sql"]
 
-INSERT_EVENTS = "INSERT INTO email_events (" + ", ".join(EVENT_COLUMNS) + ") VALUES"
+_PLACEHOLDER = re.compile(r"\{(p\d+):[A-Za-z0-9()]+\}")
 
 
-class StoreUnavailable(RuntimeError):
-    """The store cannot be reached or refused the write; retrying later is safe (writes are idempotent)."""
+def driver_sql(sql: str) -> str:
+    """`{name:Type}` placeholders → `%(name)s`, every other `%` doubled: clickhouse-driver
+    %-formats the text with the escaped values, so a literal `%` must not read as a directive."""
+    pieces = _PLACEHOLDER.split(sql)
+    # split() alternates text, placeholder name, text, …
+    return "".join(piece.replace("%", "%%") if index % 2 == 0 else f"%({piece})s"
+                   for index, piece in enumerate(pieces))
 
 
-class ClickHouseServerStore:
+class ClickHouseServerStore(ProjectionStore):
     name = "clickhouse"
 
     def __init__(self, settings: Settings):
@@ -64,42 +60,43 @@ class ClickHouseServerStore:
     def server_version(self) -> str:
         return self.client.execute("SELECT version()")[0][0]
 
-    def migrate(self) -> list[tuple[int, str, str]]:
-        """Apply pending migrations in order; returns (version, name, outcome)."""
+    def _ensure_database(self) -> None:
         bootstrap = self._connect(database="default")
         try:
             # the one identifier that cannot be a bound parameter; validated against DATABASE_NAME
             bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{self.settings.clickhouse_database}`")
         finally:
             bootstrap.disconnect()
-        self.client.execute(SCHEMA_MIGRATIONS)
-        applied = {row[0] for row in self.client.execute("SELECT version FROM schema_migrations")}
-        outcomes = []
-        for migration in MIGRATIONS:
-            if migration.version in applied:
-                outcomes.append((migration.version, migration.name, "already applied"))
-                continue
-            for statement in migration.statements:
-                self.client.execute(statement)
-            self.client.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES",
-                                [(migration.version, migration.name, int(time.time()))])
-            outcomes.append((migration.version, migration.name, "applied"))
-        return outcomes
 
-    def write_events(self, events: Sequence[MailFlowEvent]) -> None:
-        """Insert the batch; idempotent because email_events collapses equal event rows."""
-        if not events:
-            return
-        rows = [event_row(event) for event in events]
-        columns = list(zip(*rows))
+    def drop_database(self) -> None:
+        """Drop the whole inboxtrail database (benchmarks and throw-away test databases)."""
+        self.close()
+        bootstrap = self._connect(database="default")
         try:
-            self.client.execute(INSERT_EVENTS, columns, columnar=True)
+            bootstrap.execute(f"DROP DATABASE IF EXISTS `{self.settings.clickhouse_database}`")
+        finally:
+            bootstrap.disconnect()
+
+    def _execute(self, statement: str) -> None:
+        self.client.execute(statement)
+
+    def _select(self, query: BoundQuery) -> list[tuple]:
+        return self.client.execute(driver_sql(query.sql), query.params)
+
+    def _stream(self, query: BoundQuery) -> Iterator[tuple]:
+        # a fresh connection: the shared one is busy until the stream is drained
+        client = self._connect()
+        try:
+            yield from client.execute_iter(driver_sql(query.sql), query.params)
+        finally:
+            client.disconnect()
+
+    def _insert(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        try:
+            self.client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(zip(*rows)),
+                                columnar=True)
         except Exception as exc:
             self.close()  # a broken connection must not be reused by the retry
-            raise StoreUnavailable(f"ClickHouse write failed: {exc}") from exc
-
-    def timeline(self, network_message_id: str, tenant_id: str = "", recipient: str = "") -> list[TimelineEntry]:
-        rows = self.client.execute(TIMELINE_SQL, {"network_message_id": network_message_id,
-                                                  "tenant_id": tenant_id, "recipient": recipient})
-        return [TimelineEntry(*row[:10], tuple(row[10]), tuple(row[11]), row[12], row[13], json.loads(row[14]))
-                for row in rows]
+            raise StoreUnavailable(f"ClickHouse write to {table} failed: {exc}") from exc

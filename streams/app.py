@@ -1,36 +1,96 @@
-"""The Faust application: topics and the projection agent (wiring only).
+"""The Faust application: topics, the per-copy state table and the projection agent (wiring only).
 
-Delivery guarantee: at-least-once from Kafka + idempotent projections = exactly-once effect.
-`take_events` acknowledges a batch after the loop body returns, so the body writes the batch
-durably (retrying with capped back-off, never raising) before it returns.
+Delivery guarantee — at-least-once from Kafka + idempotent projections = exactly-once effect.
+For every batch, in this order:
+
+1. decode; undecodable/invalid records go to the DLQ (awaited, so a dead letter is never lost);
+2. fold each copy's events onto its state from the `copy_state` table (`projections.delivery`);
+3. write events and states to the store, retrying with capped back-off until durable — the
+   write never raises out of the loop (Faust would acknowledge the batch if the agent raised);
+4. put the new states in the table and flush the producer, so the changelog holds them durably;
+5. only then acknowledge the batch's Kafka events.
+
+A crash anywhere before 5 redelivers the batch; folding it again onto the (possibly newer) table
+state is a no-op because `evolve` is idempotent, and the store collapses equal rows. Batches
+come from `noack_take`, so Faust never acknowledges an event we have not written — also not on
+SIGTERM, when the loop is cancelled mid-batch.
+
+The table is keyed by copy, but each change is sent to the changelog partition of the event
+that caused it (the event's network_message_id partition), so the table stays co-partitioned
+with `mailflow.events` and recovers on the worker that owns the partition after a rebalance.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import time
+import weakref
+from contextlib import contextmanager
 
 import faust
+from faust.streams import _current_event
 
 from inboxtrail.settings import Settings
-from projections.server_store import ClickHouseServerStore
+from projections.delivery import PROJECTION_NAME, CopyState, evolve
+from streams import faust_offsets, metrics
 from streams.dead_letters import DeadLetter, dead_letter_headers
 from streams.decoding import decode_batch
+from streams.mailbox import SimulatedMailbox
+from streams.remediation import register_remediation_agent
 
 log = logging.getLogger("inboxtrail.worker")
 
-PROJECTION = "email_projections"  # one name: agent, metric label
+AGENT_NAME = "project_email_state"
+COPY_KEY_SEPARATOR = "\x1f"
+
+
+def copy_table_key(tenant_id: str, network_message_id: str, recipient: str) -> str:
+    return COPY_KEY_SEPARATOR.join((tenant_id, network_message_id, recipient))
+
+
+@contextmanager
+def caused_by(event):
+    """Make `event` Faust's current event, so a table change goes to its changelog partition."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class CopyStateTable:
+    """The Faust table of copy states, values pickled: the changelog is written and read only by
+    inboxtrail workers, and bytes keep the in-memory table compact."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def get(self, key: str) -> CopyState | None:
+        raw = self.table.get(key.encode())
+        return None if raw is None else pickle.loads(raw)
+
+    def put(self, key: str, state: CopyState) -> None:
+        self.table[key.encode()] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def create_store(settings: Settings):
+    if settings.store == "chdb":
+        from projections.chdb_store import ChdbStore
+        return ChdbStore(settings.state_dir / "chdb", settings.clickhouse_database)
+    from projections.server_store import ClickHouseServerStore
+    return ClickHouseServerStore(settings)
 
 
 def create_app(settings: Settings, store=None) -> faust.App:
+    faust_offsets.apply()
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
+        store=settings.table_store,
         datadir=str(settings.state_dir / "faust"),
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
-        topic_allow_declare=False,  # topics come from `inboxtrail migrate`
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind="127.0.0.1",
@@ -40,41 +100,119 @@ def create_app(settings: Settings, store=None) -> faust.App:
         producer_acks=-1,
         broker_commit_every=settings.batch_size,
         broker_commit_interval=1.0,
+        stream_buffer_maxsize=settings.batch_size * 2,
+        table_cleanup_interval=3600.0,
+        broker_session_timeout=settings.consumer_session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.consumer_session_timeout_s / 6),
     )
     events_topic = app.topic(settings.events_topic, key_type=bytes, value_type=bytes,
                              key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    store = store or ClickHouseServerStore(settings)
+    copy_states = CopyStateTable(app.Table(PROJECTION_NAME, default=None, partitions=settings.partitions,
+                                           key_type=bytes, value_type=bytes))
+    store = store or create_store(settings)
     writer = DurableWriter(store)
+    app.inboxtrail_writer = writer
 
-    @app.agent(events_topic, concurrency=1, name=PROJECTION)
+    @app.agent(events_topic, concurrency=1, name=AGENT_NAME)
     async def project(stream):
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            messages = [event.message for event in batch]
-            decoded, dead = decode_batch(messages)
+        async for batch in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
+            metrics.observe_batch(len(batch))
+            decoded, dead = decode_batch(batch)
             for letter in dead:
                 await send_dead_letter(app, settings, letter)
-            await writer.write(decoded)
+                metrics.count_dead_letter(letter.reason)
+            folded: dict[str, tuple[CopyState, object]] = {}
+            for kafka_event, event in decoded:
+                key = copy_table_key(*event.copy_key)
+                prior = folded[key][0] if key in folded else copy_states.get(key)
+                folded[key] = (evolve(prior, event), kafka_event)
+            events = [event for _, event in decoded]
+            await writer.write(events, [state for state, _ in folded.values()])
+            for key, (state, kafka_event) in folded.items():
+                with caused_by(kafka_event):
+                    copy_states.put(key, state)
+            await app.producer.flush()
+            for kafka_event in batch:
+                await stream.ack(kafka_event)
+            metrics.count_projected(event.type for event in events)
+            metrics.observe_freshness([kafka_event.message.timestamp for kafka_event in batch], time.time())
 
-    app.inboxtrail_writer = writer  # for readiness reporting
+    register_remediation_agent(app, settings, copy_states, copy_table_key, SimulatedMailbox(), send_dead_letter)
+
+    broker = BrokerProbe(settings)
+
+    @app.timer(interval=1.0)
+    async def probe_broker():
+        await broker.probe()
+
+    @app.page("/readyz")
+    async def readyz(web, request):
+        ready = writer.ready and broker.reachable
+        return web.json({"ready": ready, "store": "ok" if writer.ready else "failing",
+                         "store_failing_for_s": writer.failing_for(),
+                         "broker": "ok" if broker.reachable else "unreachable"}, status=200 if ready else 503)
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        return web.json({"alive": True})
+
+    @app.page("/metrics")
+    async def metrics_page(web, request):
+        body, content_type = metrics.render_latest()
+        return web.bytes(body, content_type=content_type)
+
+    @app.timer(interval=5.0)
+    async def report_lag():
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != settings.events_topic:
+                continue
+            highwater = consumer.highwater(tp)
+            position = await consumer.position(tp) if hasattr(consumer, "position") else None
+            if highwater is not None and position is not None:
+                metrics.set_lag(tp.partition, max(0, highwater - position))
+
     return app
 
 
 async def send_dead_letter(app: faust.App, settings: Settings, letter: DeadLetter) -> None:
     """Publish to the DLQ and wait for the broker's ack, so a dead letter is never lost."""
+    delay = 0.5
     while True:
         try:
             await app.producer.send_and_wait(settings.dlq_topic, letter.key, letter.value, None, None,
                                              dead_letter_headers(letter))
             return
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # broker unreachable: retrying is safe, the DLQ tolerates duplicates
-            log.warning("dead letter not yet published (%s); retrying", exc)
-            await asyncio.sleep(1.0)
+            log.warning("dead letter not yet published (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+class BrokerProbe:
+    """Whether the bootstrap broker accepts connections (checked every second by a timer)."""
+
+    def __init__(self, settings: Settings):
+        self.host, self.port = settings.kafka_host, settings.kafka_port
+        self.reachable = True
+
+    async def probe(self) -> None:
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout=1.0)
+            writer.close()
+            self.reachable = True
+        except (OSError, asyncio.TimeoutError):
+            self.reachable = False
 
 
 class DurableWriter:
     """Writes a batch until it is durable; retries with capped exponential back-off, never raises.
 
-    A retry is safe because every projection write is idempotent."""
+    A retry is safe because every projection write is idempotent. While writes fail the worker
+    is not ready, and because the agent does not return, consumption stops (Faust pauses
+    fetching once its stream buffer is full) instead of buffering without bound."""
 
     def __init__(self, store, first_delay: float = 0.2, max_delay: float = 10.0):
         self.store = store
@@ -86,18 +224,30 @@ class DurableWriter:
     def ready(self) -> bool:
         return self.failing_since is None
 
-    async def write(self, events) -> None:
+    def failing_for(self) -> float:
+        return 0.0 if self.failing_since is None else round(time.monotonic() - self.failing_since, 1)
+
+    async def write(self, events, states) -> None:
         delay = self.first_delay
         while True:
+            started = time.perf_counter()
             try:
-                await asyncio.to_thread(self.store.write_events, events)
-                self.failing_since = None
-                return
+                await asyncio.to_thread(self.store.write, events, states)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                metrics.observe_write(self.store.name, time.perf_counter() - started, ok=False)
                 if self.failing_since is None:
                     self.failing_since = time.monotonic()
-                log.warning("write of %d events failed (%s); retrying in %.1f s", len(events), exc, delay)
+                    metrics.set_writer_ready(False)
+                log.warning("write of %d events / %d states failed (%s); retrying in %.1f s",
+                            len(events), len(states), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_delay)
+                continue
+            metrics.observe_write(self.store.name, time.perf_counter() - started, ok=True)
+            if self.failing_since is not None:
+                log.info("store writable again after %.1f s", time.monotonic() - self.failing_since)
+                self.failing_since = None
+                metrics.set_writer_ready(True)
+            return

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable, TextIO
+from typing import BinaryIO, Callable, Iterable, TextIO
 
 from aiokafka import AIOKafkaProducer
 
@@ -93,3 +93,51 @@ def produce_json_lines(settings: Settings, lines: BinaryIO, name: str, out: Text
     report = asyncio.run(_produce_lines(settings, lines, name, err))
     print(f"published {report.published}, rejected {report.rejected} ({settings.events_topic})", file=out)
     return report
+
+
+ProgressReport = Callable[[int, float], None]
+
+
+async def publish_paced(settings: Settings, events: Iterable[MailFlowEvent], *, rate: float = 0.0,
+                        duration_s: float | None = None, progress: ProgressReport | None = None) -> int:
+    """Publish `events` (acks=all) at `rate` events/s, or as fast as the producer takes them when
+    `rate` is 0, stopping after `duration_s` seconds if given. `progress(published, elapsed_s)` is
+    called every PROGRESS_EVERY_S and once at the end. Returns how many the broker acknowledged.
+
+    Pacing is against the start time, not per event, so a slow moment is caught up afterwards and
+    the average rate holds; acknowledgements are awaited at least twice a second, so
+    `published` never trails by more than that."""
+    producer = producer_for(settings)
+    await producer.start()
+    started = last_progress = last_ack = time.monotonic()
+    published = 0
+    pending = []
+    try:
+        for sent, event in enumerate(events):
+            now = time.monotonic()
+            elapsed = now - started
+            if duration_s is not None and elapsed >= duration_s:
+                break
+            if rate > 0:
+                ahead = sent / rate - elapsed
+                if ahead > 0.005:
+                    if duration_s is not None and elapsed + ahead >= duration_s:
+                        break
+                    await asyncio.sleep(ahead)
+            pending.append(await producer.send(settings.events_topic, encode(event),
+                                               key=event.network_message_id.encode()))
+            if len(pending) >= 10_000 or now - last_ack >= 0.5:
+                await asyncio.gather(*pending)
+                published += len(pending)
+                pending.clear()
+                last_ack = now
+            if progress is not None and now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                progress(published, now - started)
+        await asyncio.gather(*pending)
+        published += len(pending)
+    finally:
+        await producer.stop()
+    if progress is not None:
+        progress(published, time.monotonic() - started)
+    return published

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ TEST_ENV = {
     "INBOXTRAIL_API_PORT": "28470",
     "INBOXTRAIL_CONSUMER_GROUP": "inboxtrail-test-projections",
     "INBOXTRAIL_BATCH_WINDOW_S": "0.1",
+    "INBOXTRAIL_CONSUMER_SESSION_TIMEOUT_S": "6",
 }
 
 
@@ -78,20 +80,46 @@ def services(settings):
         local.down(settings, report=lambda line: None)
 
 
+def start_worker(log_name: str = "worker.log", **env: str) -> subprocess.Popen:
+    """An `inboxtrail worker` subprocess with the test settings plus `env` overrides."""
+    with open(TEST_STATE / log_name, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "inboxtrail.cli", "worker"], env=cli_env(**env),
+                                stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def stop_worker(proc: subprocess.Popen, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_pipeline_env(name: str, partitions: int = 3) -> dict[str, str]:
+    """Settings for a pipeline of its own: own topics, database, consumer group and web port,
+    on the session's broker and server (for tests that kill or restart workers)."""
+    run = f"{name}_{uuid.uuid4().hex[:8]}"
+    return {"INBOXTRAIL_EVENTS_TOPIC": f"{run}.events", "INBOXTRAIL_DLQ_TOPIC": f"{run}.events.dlq",
+            "INBOXTRAIL_COMMANDS_TOPIC": f"{run}.commands", "INBOXTRAIL_PARTITIONS": str(partitions),
+            "INBOXTRAIL_CLICKHOUSE_DATABASE": run, "INBOXTRAIL_CONSUMER_GROUP": f"{run}-projections",
+            "INBOXTRAIL_WORKER_WEB_PORT": str(free_port())}
+
+
 @pytest.fixture(scope="session")
 def worker(services):
     """One `inboxtrail worker` process for the session (its log: <state>/worker.log)."""
-    log_path = TEST_STATE / "worker.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "inboxtrail.cli", "worker"], env=cli_env(),
-                                stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    proc = start_worker()
     yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_worker(proc)
 
 
 @pytest.fixture

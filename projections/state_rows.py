@@ -1,0 +1,116 @@
+"""`CopyState` ⇄ `email_state` row (pure mapping, no I/O).
+
+Invariant: `state_from_row(state_row(s)) == s` for every state `fold` can build, so the worker can
+recover its fold state from the table and carry on as if it had never stopped. Order keys become
+two columns (`*_order_at_us`, `*_order_event_id`); a register that holds nothing has event id ''
+(event ids are UUIDs, never empty).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from projections.delivery import AdditionalAction, CopyState, OrderKey
+from schemas.events import Attachment, DeliveryAction, DeliveryLocation, DetectionMethod, Direction, ThreatType
+
+STATE_COLUMNS = (
+    "tenant_id", "network_message_id", "recipient", "recipient_domain",
+    "internet_message_id", "direction", "sender_mail_from", "sender_from_address", "sender_display_name",
+    "sender_domain", "sender_ip", "subject",
+    "original_delivery_action", "original_location", "original_threat_types", "original_detection_methods",
+    "latest_delivery_action", "latest_location", "latest_threat_types", "latest_detection_methods",
+    "additional_actions", "urls", "url_domains",
+    "attachment_names", "attachment_types", "attachment_sha256s", "attachment_sizes", "size_bytes",
+    "received_at", "received_at_us", "first_event_at_us", "last_event_at_us", "event_count",
+    "original_order_at_us", "original_order_event_id",
+    "latest_location_order_at_us", "latest_location_order_event_id",
+    "latest_threat_types_order_at_us", "latest_threat_types_order_event_id",
+    "latest_detection_methods_order_at_us", "latest_detection_methods_order_event_id",
+    "event_digests", "version",
+)
+
+# Columns `state_from_row` reads, in its order: everything but what is derived for filtering.
+_DERIVED = {"recipient_domain", "received_at", "received_at_us", "event_count"}
+STATE_READ_COLUMNS = tuple(column for column in STATE_COLUMNS if column not in _DERIVED)
+
+
+def state_row(state: CopyState) -> tuple:
+    """The `email_state` row of `state`, values in `STATE_COLUMNS` order."""
+    received_at_us = state.first_event_at if state.received_at is None else state.received_at
+    attachments = state.attachments
+    return (
+        state.tenant_id, state.network_message_id, state.recipient, state.recipient_domain,
+        state.internet_message_id, str(state.direction), state.sender_mail_from, state.sender_from_address,
+        state.sender_display_name, state.sender_domain, state.sender_ip, state.subject,
+        str(state.original_delivery_action), str(state.original_location),
+        _symbols(state.original_threat_types), _symbols(state.original_detection_methods),
+        str(state.latest_delivery_action), str(state.latest_location),
+        _symbols(state.latest_threat_types), _symbols(state.latest_detection_methods),
+        sorted(action.name for action in state.additional_actions),
+        list(state.urls), list(state.url_domains),
+        [a.file_name for a in attachments], [a.file_type for a in attachments], [a.sha256 for a in attachments],
+        [a.size for a in attachments], state.size_bytes,
+        received_at_us // 1_000_000, received_at_us, state.first_event_at, state.last_event_at, state.event_count,
+        *_order_columns(state.original_order_key),
+        *_order_columns(state.latest_location_order_key),
+        *_order_columns(state.latest_threat_types_order_key),
+        *_order_columns(state.latest_detection_methods_order_key),
+        sorted(state.event_digests), state.version,
+    )
+
+
+def state_from_row(row: Sequence) -> CopyState:
+    """The state stored in a row of `STATE_READ_COLUMNS` (arrays as lists or tuples)."""
+    (tenant_id, network_message_id, recipient, internet_message_id, direction, mail_from, from_address,
+     display_name, sender_domain, sender_ip, subject, original_action, original_location, original_threats,
+     original_methods, latest_action, latest_location, latest_threats, latest_methods, additional, urls,
+     url_domains, names, types, sha256s, sizes, size_bytes, first_event_at, last_event_at,
+     original_at, original_id, location_at, location_id, threats_at, threats_id, methods_at, methods_id,
+     digests, version) = row
+    original_key = _order_key(original_at, original_id)
+    return CopyState(
+        tenant_id=tenant_id,
+        network_message_id=network_message_id,
+        recipient=recipient,
+        original_order_key=original_key,
+        original_delivery_action=DeliveryAction(original_action),
+        original_location=DeliveryLocation(original_location),
+        original_threat_types=tuple(ThreatType(t) for t in original_threats),
+        original_detection_methods=tuple(DetectionMethod(m) for m in original_methods),
+        latest_location_order_key=_order_key(location_at, location_id),
+        latest_delivery_action=DeliveryAction(latest_action),
+        latest_location=DeliveryLocation(latest_location),
+        latest_threat_types_order_key=_order_key(threats_at, threats_id),
+        latest_threat_types=tuple(ThreatType(t) for t in latest_threats),
+        latest_detection_methods_order_key=_order_key(methods_at, methods_id),
+        latest_detection_methods=tuple(DetectionMethod(m) for m in latest_methods),
+        additional_actions=frozenset(AdditionalAction[name] for name in additional),
+        internet_message_id=internet_message_id,
+        direction=Direction(direction),
+        sender_mail_from=mail_from,
+        sender_from_address=from_address,
+        sender_display_name=display_name,
+        sender_domain=sender_domain,
+        sender_ip=sender_ip,
+        subject=subject,
+        urls=tuple(urls),
+        url_domains=tuple(url_domains),
+        attachments=tuple(Attachment(*fields) for fields in zip(names, types, sha256s, sizes)),
+        size_bytes=size_bytes,
+        received_at=None if original_key is None else original_key[0],
+        first_event_at=first_event_at,
+        last_event_at=last_event_at,
+        event_digests=frozenset(digests),
+        version=version,
+    )
+
+
+def _symbols(values: Sequence[str]) -> list[str]:
+    return [str(value) for value in values]
+
+
+def _order_columns(key: OrderKey | None) -> tuple[int, str]:
+    return (0, "") if key is None else key
+
+
+def _order_key(occurred_at: int, event_id: str) -> OrderKey | None:
+    return (occurred_at, event_id) if event_id else None

@@ -1,0 +1,122 @@
+"""Write side of the store contract: idempotent batches in any order, exact before and after merges,
+states round-trip, and the phishing-campaign scenario end to end through the store."""
+from __future__ import annotations
+
+import random
+
+from projections.delivery import fold_copies
+from projections.queries import EmailQuery
+from tests.contract.conftest import mail_corpus
+from tests.fold_scenarios import CAMPAIGN_START, HOUR, CopyEvents, original_delivery, phishing_campaign, seeded_uuids, zap
+
+
+def snapshot(store, tenant_id: str, states) -> tuple:
+    """Everything the read side shows of a tenant, to compare before and after."""
+    page = store.emails(EmailQuery(tenant_id, limit=1000))
+    stored = store.copy_states(tenant_id, [(m, r) for _, m, r in states])
+    timelines = {m: [(e.event_id, e.recipient) for e in store.timeline(m, tenant_id)]
+                 for m in sorted({m for _, m, _ in states})}
+    chart = store.chart(EmailQuery(tenant_id), pivot="latest_location", interval="hour")
+    return page.emails, stored, timelines, chart
+
+
+def worker_batches(events, rng: random.Random, size: int) -> list[tuple[list, list]]:
+    """What a worker writes: per batch of events, the batch and the states of the copies it
+    touched, folded with everything seen before."""
+    states: dict = {}
+    batches = []
+    for start in range(0, len(events), size):
+        batch = events[start:start + size]
+        states = fold_copies(batch, states)
+        touched = {event.copy_key for event in batch}
+        batches.append((batch, [states[key] for key in touched]))
+    return batches
+
+
+def test_the_same_batch_twice_and_batches_in_any_order_give_the_same_results(projection_store, tenant_id):
+    events, states = mail_corpus(tenant_id)
+    rng = random.Random(tenant_id)
+    shuffled = events + rng.sample(events, 10)  # with duplicates
+    rng.shuffle(shuffled)
+    batches = worker_batches(shuffled, rng, size=9)
+    rng.shuffle(batches)  # older states arrive after newer ones
+    for batch_events, batch_states in batches + batches[:2]:  # and two batches twice
+        projection_store.write(batch_events, batch_states)
+    before = snapshot(projection_store, tenant_id, states)
+    assert before[1] == states
+    assert len(before[0]) == len(states)
+    projection_store.optimize()
+    assert snapshot(projection_store, tenant_id, states) == before
+
+
+def test_write_events_alone_fills_the_timeline(projection_store, tenant_id):
+    events, _ = mail_corpus(tenant_id, messages=2)
+    projection_store.write_events(events)
+    projection_store.write_events(events)
+    message = events[0].network_message_id
+    assert [e.event_id for e in projection_store.timeline(message, tenant_id)] == [
+        e.event_id for e in sorted(events, key=lambda e: e.order_key) if e.network_message_id == message]
+
+
+def test_stored_states_round_trip_exactly(projection_store, tenant_id):
+    events, states = mail_corpus(tenant_id)
+    projection_store.write([], list(states.values()))
+    assert projection_store.copy_states(tenant_id, [(m, r) for _, m, r in states]) == states
+
+
+def test_phishing_campaign_shuffled_duplicated_and_batched_ends_as_the_story_says(projection_store, tenant_id):
+    events, expected = phishing_campaign(tenant_id, seed=3, n_recipients=40)
+    rng = random.Random(f"scenario:{tenant_id}")
+    delivered = events + rng.sample(events, len(events) // 4)
+    rng.shuffle(delivered)
+    batches = worker_batches(delivered, rng, size=17)
+    rng.shuffle(batches)
+    for batch_events, batch_states in batches:
+        projection_store.write(batch_events, batch_states)
+
+    stored = projection_store.copy_states(tenant_id, [(m, r) for _, m, r in expected])
+    assert set(stored) == set(expected)
+    listed = {(e.network_message_id, e.recipient): e
+              for e in projection_store.emails(EmailQuery(tenant_id, limit=1000)).emails}
+    for key, copy in expected.items():
+        state = stored[key]
+        assert (state.original_location, state.latest_location) == (copy.original_location, copy.latest_location), key
+        assert state.additional_actions == copy.additional_actions, key
+        assert state.latest_threat_types == copy.latest_threat_types, key
+        email = listed[key[1:]]
+        assert email.latest_location == copy.latest_location
+        assert set(email.additional_actions) == {a.name for a in copy.additional_actions}
+        timeline = projection_store.timeline(key[1], tenant_id, key[2])
+        assert len(timeline) == copy.timeline_events, key
+        assert [(e.occurred_at_us, e.event_id) for e in timeline] == sorted((e.occurred_at_us, e.event_id)
+                                                                            for e in timeline)
+
+
+def test_superseded_versions_never_show_even_when_they_crowd_the_first_candidates(projection_store, tenant_id):
+    # 150 copies were delivered to the inbox and then zapped; their inbox-era versions are newer
+    # (by received time) than the three copies still in the inbox, and are stored unmerged
+    new_id = seeded_uuids(f"crowd:{tenant_id}")
+    zapped, kept, stale_states, final_states = [], [], [], []
+    for index in range(153):
+        copy = CopyEvents(tenant_id, new_id(), f"user{index}@{tenant_id}.example", new_id)
+        received = CAMPAIGN_START + (index if index < 150 else index - 1000) * HOUR
+        delivered = copy.event(received, original_delivery())
+        stale = fold_copies([delivered])[copy.copy_key]
+        events = [delivered] if index >= 150 else [delivered, copy.event(received + HOUR, zap())]
+        final = fold_copies(events)[copy.copy_key]
+        (kept if index >= 150 else zapped).append(final)
+        stale_states.append(stale)
+        final_states.append(final)
+        projection_store.write_events(events)
+    projection_store.write([], stale_states)
+    projection_store.write([], final_states)
+    query = EmailQuery(tenant_id, any_of={"latest_location": ["Inbox"]}, limit=2)
+    first = projection_store.emails(query)
+    second = projection_store.emails(EmailQuery(**{**query.__dict__, "cursor": first.next_cursor}))
+    expected = sorted(kept, key=lambda s: (s.received_at, s.network_message_id), reverse=True)
+    assert [e.recipient for e in first.emails + second.emails] == [s.recipient for s in expected]
+    assert second.next_cursor is None
+    assert [e.latest_location for e in first.emails] == ["Inbox", "Inbox"]
+    chart = projection_store.chart(EmailQuery(tenant_id), pivot="latest_location", interval="day")
+    assert sum(p.emails for p in chart if p.value == "Quarantine") == 150
+    assert sum(p.emails for p in chart if p.value == "Inbox") == 3
