@@ -1,9 +1,14 @@
-# The README's two commands: `make demo` and `make test`. Both set up what is missing first.
-.PHONY: setup demo test unit down
+# The README's two commands: `make run` and `make test`. Both set up what is missing first.
+.PHONY: setup run demo test unit down
 
 setup:
 	@bash deploy/setup.sh
 
+# Kafka up, worker + Explorer (embedded chDB store) in one process, simulated traffic
+run: setup
+	.venv/bin/inboxtrail run
+
+# the ClickHouse-server path: services up, a background worker, one email and its timeline
 demo: setup
 	.venv/bin/inboxtrail demo
 

@@ -44,11 +44,11 @@ def cmd_status(settings: Settings, args) -> int:
 
 
 def cmd_migrate(settings: Settings, args) -> int:
-    from projections.server_store import ClickHouseServerStore
+    from streams.app import create_store
     from streams.topics import ensure_topics_sync
     for topic, outcome in ensure_topics_sync(settings):
         print(f"topic      {topic:<24} {outcome}")
-    store = ClickHouseServerStore(settings)
+    store = create_store(settings)
     try:
         for version, name, outcome in store.migrate():
             print(f"migration  {version:>3} {name:<20} {outcome}")
@@ -165,6 +165,8 @@ TIMELINE_COLUMNS = ["time", "tenant", "recipient", "source", "type", "action", "
 def cmd_timeline(settings: Settings, args) -> int:
     from projections.server_store import ClickHouseServerStore
     from schemas.jsonform import format_timestamp
+    if settings.store == "chdb":
+        return _timeline_through_api(settings, args)
     store = ClickHouseServerStore(settings)
     try:
         entries = store.timeline(args.network_message_id, tenant_id=args.tenant or "", recipient=args.recipient or "")
@@ -181,6 +183,18 @@ def cmd_timeline(settings: Settings, args) -> int:
                 "event_id": e.event_id, "payload": e.payload} for e in entries]
     columns = TIMELINE_COLUMNS if args.format == "table" else list(records[0])
     render(records, columns, args.format)
+    return EXIT_OK
+
+
+def _timeline_through_api(settings: Settings, args) -> int:
+    from explorer.client import ExplorerClient
+    params = {"recipient": args.recipient} if args.recipient else {}
+    body = ExplorerClient(settings).get_json(f"/api/v1/emails/{args.network_message_id}/timeline", params)
+    records = [dict(event, tenant=args.tenant or "") for event in body.get("events", [])]
+    if not records:
+        _err(f"no events for network message id {args.network_message_id}")
+        return EXIT_REJECTED
+    render(records, TIMELINE_COLUMNS if args.format == "table" else list(records[0]), args.format)
     return EXIT_OK
 
 
@@ -266,6 +280,13 @@ def _email_query(args, **options):
 
 def cmd_explore(settings: Settings, args) -> int:
     from explorer.resources import SUMMARY_FIELDS, summary_json
+    if settings.store == "chdb":
+        from explorer.client import ExplorerClient
+        body = ExplorerClient(settings).get_json("/api/v1/emails", _filter_parameters(args))
+        render(body["emails"], EXPLORE_COLUMNS if args.format == "table" else list(SUMMARY_FIELDS), args.format)
+        if body.get("next_cursor"):
+            print(f"more copies match: add --cursor {body['next_cursor']}", file=sys.stderr)
+        return EXIT_OK
     try:
         query = _email_query(args)
         store = _read_store(settings)
@@ -292,6 +313,8 @@ def cmd_export(settings: Settings, args) -> int:
     if args.timeline and (set(_filter_parameters(args)) - {"recipient"} or len(recipients) > 1):
         _err("--timeline exports one email's events: leave out the list filters (one --recipient at most)")
         return EXIT_USAGE
+    if settings.store == "chdb":
+        return _export_through_api(settings, args)
     try:
         query = None if args.timeline else _email_query(args, paging=False)
         store = _read_store(settings)
@@ -319,6 +342,24 @@ def cmd_export(settings: Settings, args) -> int:
             out.write(chunk)
     finally:
         store.close()
+        if out is not sys.stdout:
+            out.close()
+    return EXIT_OK
+
+
+def _export_through_api(settings: Settings, args) -> int:
+    """The API records the export in its audit log, with the reason sent as X-Reason."""
+    from explorer.client import ExplorerClient
+    client = ExplorerClient(settings)
+    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")
+    try:
+        if args.timeline:
+            params = {"format": "csv", **({"recipient": args.recipient[0]} if args.recipient else {})}
+            client.download(f"/api/v1/emails/{args.timeline.lower()}/timeline", params, out, reason=args.reason)
+        else:
+            client.download("/api/v1/emails", {**_filter_parameters(args), "format": args.format}, out,
+                            reason=args.reason)
+    finally:
         if out is not sys.stdout:
             out.close()
     return EXIT_OK
@@ -476,9 +517,27 @@ def _add_filter_options(parser: argparse.ArgumentParser, paging: bool) -> None:
         parser.add_argument("--cursor", help="continue after the page that printed this cursor")
 
 
+def cmd_rebuild(settings: Settings, args) -> int:
+    from projections.rebuild import RebuildProgress, rebuild_from_events_table
+    from streams.app import create_store
+    store = create_store(settings)
+    started = time.monotonic()
+
+    def progress(step: RebuildProgress) -> None:
+        state = "done" if step.done else "…"
+        print(f"rebuild {state} {step.events:>12,} events folded into {step.copies:>11,} copies "
+              f"({time.monotonic() - started:6.1f} s)", file=sys.stderr, flush=True)
+    try:
+        final = rebuild_from_events_table(store, progress=progress)
+    finally:
+        store.close()
+    print(f"email_state rebuilt from email_events: {final.copies} copies from {final.events} events")
+    return EXIT_OK
+
+
 def cmd_demo(settings: Settings, args) -> int:
     from inboxtrail.demo import run_demo
-    return run_demo(settings)
+    return run_demo(settings.with_overrides(store="clickhouse"))  # the demo shows the server path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -563,6 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the per-copy plan, change nothing")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for results")
     _add_filter_options(p, paging=False)
+    add("rebuild", cmd_rebuild, "drop email_state and refold it from the log (email_events); "
+        "run with the worker stopped")
     p = add("run", cmd_run, "worker + Explorer API in one process (needed with the embedded chDB store), "
             "with simulated traffic")
     p.add_argument("--tenant", default="contoso", help="tenant of the simulated traffic and of the printed token")
@@ -583,9 +644,10 @@ def main(argv: list[str] | None = None) -> int:
         _err(str(exc))
         return EXIT_USAGE
     from deploy.local import ServiceError
+    from explorer.client import ExplorerUnreachable
     try:
         return args.handler(settings, args)
-    except ServiceError as exc:
+    except (ServiceError, ExplorerUnreachable) as exc:
         _err(str(exc))
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:

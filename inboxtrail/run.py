@@ -7,7 +7,6 @@ Composition only: services up, topics and tables, the Faust app from `streams.ap
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 import time
 
@@ -84,6 +83,6 @@ inboxtrail is running ({time.monotonic() - started:.0f} s to start; store: {sett
             count = await publish_paced(settings, events, rate=simulate_rate)
             say(f"simulated traffic: published {count} events for tenant {tenant} (seed {seed})")
 
-    worker = faust.Worker(app, loglevel="warning", quiet=True, stdout=sys.stdout)
+    worker = faust.Worker(app, loglevel="error", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

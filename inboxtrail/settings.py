@@ -42,7 +42,7 @@ class Settings:
     clickhouse_password: str = ""
 
     # Which store the worker and the read side use: "clickhouse" (server) or "chdb" (embedded)
-    store: str = "clickhouse"
+    store: str = "chdb"
 
     # Worker
     worker_id: str = "inboxtrail-worker"
@@ -62,6 +62,8 @@ class Settings:
     # Explorer API
     api_host: str = "127.0.0.1"
     api_port: int = 8470
+    # bearer token the CLI uses to read through a running `inboxtrail run` (embedded store)
+    api_token: str = ""
 
     @property
     def kafka_host(self) -> str:

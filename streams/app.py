@@ -163,14 +163,15 @@ def create_app(settings: Settings, store=None) -> faust.App:
 
     @app.timer(interval=5.0)
     async def report_lag():
+        """Lag per owned partition of the event log (high watermark − fetch position); partitions
+        this worker no longer owns are forgotten so their last value cannot keep an alert firing."""
         consumer = app.consumer
-        for tp in consumer.assignment():
-            if tp.topic != settings.events_topic:
-                continue
-            highwater = consumer.highwater(tp)
-            position = await consumer.position(tp) if hasattr(consumer, "position") else None
+        owned = {tp for tp in consumer.assignment() if tp.topic == settings.events_topic}
+        for tp in owned:
+            highwater, position = consumer.highwater(tp), await consumer.position(tp)
             if highwater is not None and position is not None:
                 metrics.set_lag(tp.partition, max(0, highwater - position))
+        metrics.forget_lag(set(range(settings.partitions)) - {tp.partition for tp in owned})
 
     return app
 

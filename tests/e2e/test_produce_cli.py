@@ -1,6 +1,7 @@
 """`inboxtrail produce`: JSON lines in, valid events published, bad lines reported by number."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -9,7 +10,10 @@ import pytest
 
 from schemas.jsonform import event_to_json
 from tests.conftest import poll, run_cli
+from streams.publisher import publish_events
 from tests.contract.test_pipeline import delivered
+from tests.fold_scenarios import phishing_campaign
+from tests.projection_snapshot import snapshot
 
 pytestmark = pytest.mark.services
 
@@ -51,3 +55,16 @@ def test_produce_of_a_missing_file_says_so(services):
     result = run_cli("produce", "/nonexistent/events.jsonl")
     assert result.returncode == 2
     assert "/nonexistent/events.jsonl" in result.stderr
+
+
+def test_rebuild_from_the_log_gives_back_the_same_states(worker, settings, store, tenant_id):
+    events, expected = phishing_campaign(tenant_id, seed=9, n_recipients=20)
+    asyncio.run(publish_events(settings, events))
+    poll(lambda: len(snapshot(store, tenant_id)["states"]) == len(expected) and
+         sum(s["event_count"] for s in snapshot(store, tenant_id)["states"].values()) == len(events),
+         timeout=120, what="the campaign projected")
+    before = snapshot(store, tenant_id)
+    result = run_cli("rebuild")
+    assert result.returncode == 0, result.stderr
+    assert "rebuild done" in result.stderr and "email_state rebuilt" in result.stdout
+    assert snapshot(store, tenant_id) == before

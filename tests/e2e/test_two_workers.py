@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 
 import pytest
@@ -11,11 +12,17 @@ import pytest
 from inboxtrail.settings import load_settings
 from projections.server_store import ClickHouseServerStore
 from streams.publisher import publish_events
-from tests.conftest import TEST_ENV, free_port, isolated_pipeline_env, poll, run_cli, start_worker, stop_worker
+from tests.conftest import TEST_ENV, TEST_STATE, free_port, isolated_pipeline_env, poll, run_cli, start_worker, stop_worker
 from tests.fold_scenarios import phishing_campaign
 from tests.projection_snapshot import snapshot
 
 pytestmark = pytest.mark.services
+
+
+def partial_assignments(log_path, topic: str) -> list[str]:
+    """Partition sets of `topic` other than all four, from Faust's assignment tables in a log."""
+    found = re.findall(r"\|\s*" + re.escape(topic) + r"\s*\|\s*\{([^}]*)\}", log_path.read_text())
+    return [partitions for partitions in found if partitions != "0-3"]
 
 
 def test_two_workers_in_one_group_equal_one_worker(services, tenant_id):
@@ -55,6 +62,9 @@ def test_two_workers_in_one_group_equal_one_worker(services, tenant_id):
         for key, copy in expected.items():
             assert view["states"][key]["latest_location"] == str(copy.latest_location), key
         assert all(w.poll() is None for w in workers)
+        # and each member of the pair really owned only part of the partitions at some point
+        for log_name in ("pair-a.log", "pair-b.log"):
+            assert partial_assignments(TEST_STATE / log_name, pair["INBOXTRAIL_EVENTS_TOPIC"]), log_name
     finally:
         for proc in workers:
             stop_worker(proc)
