@@ -9,7 +9,6 @@ import json
 from dataclasses import dataclass
 
 from schemas import events as ev
-from schemas.jsonform import event_to_json
 
 EVENT_COLUMNS = (
     "tenant_id", "network_message_id", "recipient", "occurred_at", "occurred_at_us", "event_id",
@@ -65,9 +64,23 @@ def _describe(payload: ev.Payload) -> tuple[str, str, str, tuple, tuple, str, st
     raise TypeError(f"unknown payload type {type(payload).__name__}")
 
 
+def _fields_of(record: object) -> dict:
+    """The JSON object of a nested record (Sender, Url, Attachment) for `json.dumps(default=)`."""
+    try:
+        return {name: getattr(record, name) for name in record.__dataclass_fields__}
+    except AttributeError:
+        raise TypeError(f"{type(record).__name__} is not JSON serializable") from None
+
+
+# `payload_json` is `event_to_json(event)["payload"]` dumped with sorted keys, built in one pass
+# of the C encoder: enum symbols are str, tuples are lists, and records go through `_fields_of`.
+# Equal to the jsonform output for every event (tests/unit/test_hot_path_equivalence.py checks it).
+_dump_payload = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_fields_of).encode
+
+
 def event_row(event: ev.MailFlowEvent) -> tuple:
     action, result, to_location, threats, methods, actor, request_id = _describe(event.payload)
-    payload_json = json.dumps(event_to_json(event)["payload"], separators=(",", ":"), sort_keys=True)
+    payload_json = _dump_payload(_fields_of(event.payload))
     return (event.tenant_id, event.network_message_id, event.recipient, event.occurred_at // 1_000_000,
             event.occurred_at, event.event_id, str(event.source), event.type, str(action), str(result),
             str(to_location), [str(t) for t in threats], [str(m) for m in methods], actor, request_id,

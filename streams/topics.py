@@ -52,8 +52,7 @@ async def ensure_topics(settings: Settings) -> list[tuple[str, str]]:
                 NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=1, topic_configs=spec.config)
                 for spec in missing
             ])
-        described = await admin.describe_topics([spec.name for spec in specs])
-        partitions = {d["topic"]: len(d["partitions"]) for d in described}
+        partitions = await _partition_counts(admin, [spec.name for spec in specs])
         outcomes = []
         for spec in specs:
             if partitions.get(spec.name) != spec.partitions:
@@ -64,6 +63,18 @@ async def ensure_topics(settings: Settings) -> list[tuple[str, str]]:
         return outcomes
     finally:
         await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 15.0) -> dict[str, int]:
+    """Partition count per topic; a just-created topic may briefly describe with no partitions
+    while its metadata propagates, so ask again until every topic has some (or time is up)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        partitions = {d["topic"]: len(d["partitions"]) for d in described}
+        if all(partitions.get(name) for name in names) or asyncio.get_running_loop().time() > deadline:
+            return partitions
+        await asyncio.sleep(0.2)
 
 
 def ensure_topics_sync(settings: Settings) -> list[tuple[str, str]]:

@@ -165,6 +165,6 @@ def test_filter_open_timeline_and_soft_delete_a_delivered_phish(page, explorer, 
     expect(page.locator("#emails tbody tr", has_text="alice@contoso.com").locator(".latest-location")) \
         .to_have_text("Soft-deleted", timeout=30_000)
     page.click("#tab-timeline")
-    expect(page.locator("#timeline tbody tr").last).to_contain_text("SoftDelete")
+    expect(page.locator("#timeline tbody tr").last).to_contain_text("Soft delete")
     expect(page.locator("#timeline tbody tr").last).to_contain_text("remediator-web")
     page.screenshot(path=str(ARTIFACTS / "explorer-5-soft-deleted.png"), full_page=True)
