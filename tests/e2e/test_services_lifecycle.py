@@ -10,16 +10,18 @@ import uuid
 import pytest
 from clickhouse_driver import Client
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, free_port, run_cli
 
 pytestmark = pytest.mark.services
 
+KAFKA_PORT, CONTROLLER_PORT, CLICKHOUSE_PORT, CLICKHOUSE_HTTP_PORT = (free_port() for _ in range(4))
+
 LIFECYCLE_ENV = {
     "INBOXTRAIL_STATE_DIR": str(REPO / ".inboxtrail-test-lifecycle"),
-    "INBOXTRAIL_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
-    "INBOXTRAIL_KAFKA_CONTROLLER_PORT": "39093",
-    "INBOXTRAIL_CLICKHOUSE_PORT": "39000",
-    "INBOXTRAIL_CLICKHOUSE_HTTP_PORT": "38123",
+    "INBOXTRAIL_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+    "INBOXTRAIL_KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
+    "INBOXTRAIL_CLICKHOUSE_PORT": str(CLICKHOUSE_PORT),
+    "INBOXTRAIL_CLICKHOUSE_HTTP_PORT": str(CLICKHOUSE_HTTP_PORT),
     "INBOXTRAIL_CLICKHOUSE_DATABASE": "inboxtrail",
 }
 
@@ -37,7 +39,7 @@ def lifecycle_state():
 
 
 def count_marker(marker: str) -> int:
-    client = Client(host="127.0.0.1", port=39000, database="inboxtrail")
+    client = Client(host="127.0.0.1", port=CLICKHOUSE_PORT, database="inboxtrail")
     try:
         return client.execute("SELECT count() FROM email_events WHERE network_message_id = %(id)s", {"id": marker})[0][0]
     finally:
@@ -58,7 +60,7 @@ def test_up_twice_down_up_keeps_clickhouse_data_and_topics(lifecycle_state):
     assert "mailflow.events" in migrated.stdout and "created" in migrated.stdout
 
     marker = str(uuid.uuid4())
-    client = Client(host="127.0.0.1", port=39000, database="inboxtrail")
+    client = Client(host="127.0.0.1", port=CLICKHOUSE_PORT, database="inboxtrail")
     client.execute("INSERT INTO email_events (tenant_id, network_message_id, recipient, occurred_at, "
                    "occurred_at_us, event_id) VALUES", [("lifecycle", marker, "a@b.example", 1_700_000_000,
                                                          1_700_000_000_000_000, str(uuid.uuid4()))])
