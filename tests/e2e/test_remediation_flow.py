@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 import uuid
 
 import pytest
 
-from explorer.remediation_api import RemediationRequest, RequestState
+from explorer.remediation_api import ApprovalRefused, RemediationRequest, RequestState
 from explorer.remediation_service import RemediationService
 from projections.queries import EmailQuery
 from projections.server_store import ClickHouseServerStore
 from schemas import events as ev
 from streams.publisher import publish_events
-from tests.conftest import poll
+from tests.conftest import poll, run_cli
 from tests.contract.test_pipeline import delivered
 
 pytestmark = pytest.mark.services
@@ -101,3 +102,60 @@ def _admin(tenant_id, nmid, recipient, at, action):
     return ev.MailFlowEvent(str(uuid.uuid4()), tenant_id, nmid, recipient, at, ev.EventSource.Admin,
                             ev.AdminAction(action, "earlier-admin@contoso.com", str(uuid.uuid4()),
                                            ev.ActionResult.Success))
+
+
+def test_two_person_rule_and_the_remediate_cli(worker, settings, tenant_id):
+    # given three delivered copies of one message
+    nmid = str(uuid.uuid4())
+    now = time.time_ns() // 1000
+    recipients = ["ann@contoso.com", "ben@contoso.com", "cid@contoso.com"]
+    asyncio.run(publish_events(settings, [delivered(tenant_id, nmid, r, now - 60_000_000) for r in recipients]))
+    store = ClickHouseServerStore(settings)
+    poll(lambda: len(store.email_details(tenant_id, nmid)) == 3, timeout=120, what="three copies projected")
+
+    # the CLI's dry run shows the per-copy plan and changes nothing
+    dry = run_cli("remediate", "--tenant", tenant_id, "--action", "HardDelete", "--reason", "dry",
+                  "--network-message-id", nmid, "--dry-run", "--format", "json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert sorted(p["recipient"] for p in plan) == recipients
+    assert {p["planned_result"] for p in plan} == {"act (ask the mailbox)"}
+
+    # over the threshold a request waits for a second person
+    service = RemediationService(settings.with_overrides(remediation_approval_threshold=2),
+                                 ClickHouseServerStore(settings))
+    request = RemediationRequest(str(uuid.uuid4()), tenant_id, ev.AdminActionKind.MoveToJunk,
+                                 EmailQuery(tenant_id, any_of={"network_message_id": [nmid]}),
+                                 "ann.analyst", "suspicious newsletter")
+
+    async def propose_then_approve():
+        try:
+            proposed = await service.submit(request)
+            with pytest.raises(ApprovalRefused):
+                await service.approve(request.request_id, "ann.analyst")
+            approved = await service.approve(request.request_id, "bob.admin")
+            with pytest.raises(ApprovalRefused):
+                await service.approve(request.request_id, "carol.admin")
+            status = approved
+            deadline = time.monotonic() + 120
+            while status.state != RequestState.Completed and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                status = await service.status(tenant_id, request.request_id)
+            return proposed, approved, status
+        finally:
+            await service.close()
+    proposed, approved, final = asyncio.run(propose_then_approve())
+    assert proposed.state == RequestState.Proposed and proposed.target_count == 3
+    assert approved.approver == "bob.admin"
+    assert final.state == RequestState.Completed and dict(final.counts) == {ev.ActionResult.Success: 3}
+
+    # the CLI acts on one copy and waits for its result
+    acted = run_cli("remediate", "--tenant", tenant_id, "--action", "MoveToInbox", "--reason", "false positive",
+                    "--target", f"{nmid}:ann@contoso.com", "--wait", "90", "--format", "json")
+    assert acted.returncode == 0, acted.stderr
+    (status,) = json.loads(acted.stdout)
+    assert status["state"] == "Completed" and status["result_Success"] == 1
+    poll(lambda: {c.recipient: str(c.latest_location) for c in store.email_details(tenant_id, nmid)}
+         == {"ann@contoso.com": "Inbox", "ben@contoso.com": "Junk", "cid@contoso.com": "Junk"},
+         timeout=60, what="latest locations after both requests")
+    store.close()
