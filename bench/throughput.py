@@ -50,13 +50,14 @@ from streams.topics import ensure_topics_sync  # noqa: E402
 
 TEST_SERVICES = {
     "INBOXTRAIL_STATE_DIR": str(REPO / ".inboxtrail-test"),
+    "INBOXTRAIL_STORE": "clickhouse",
     "INBOXTRAIL_KAFKA_BOOTSTRAP": "127.0.0.1:29092",
     "INBOXTRAIL_KAFKA_CONTROLLER_PORT": "29093",
     "INBOXTRAIL_CLICKHOUSE_PORT": "29000",
     "INBOXTRAIL_CLICKHOUSE_HTTP_PORT": "28123",
 }
 TENANTS = ("contoso", "fabrikam", "northwind", "adatum")
-SYSTEMS = ("inboxtrail", "baseline", "quixstreams", "kafka-perf")
+SYSTEMS = ("inboxtrail", "baseline", "quixstreams", "faust-floor", "kafka-perf")
 DAY_US = 86_400_000_000
 
 
@@ -76,7 +77,7 @@ def env_for(base: dict[str, str], run: str, name: str, partitions: int, state_di
         "INBOXTRAIL_DLQ_TOPIC": f"{run}_{name}.dlq", "INBOXTRAIL_COMMANDS_TOPIC": f"{run}_{name}.commands",
         "INBOXTRAIL_PARTITIONS": str(partitions), "INBOXTRAIL_CLICKHOUSE_DATABASE": f"{run}_{name}",
         "INBOXTRAIL_CONSUMER_GROUP": f"{run}_{name}", "INBOXTRAIL_WORKER_WEB_PORT": str(port),
-        "INBOXTRAIL_STATE_DIR": str(state_dir),
+        "INBOXTRAIL_STATE_DIR": str(state_dir), "INBOXTRAIL_STORE": "clickhouse",
     })
     env.update(extra)
     return env
@@ -231,6 +232,38 @@ def run_system(system: str, args, run: str, name: str, base: dict, backlog: dict
     return result
 
 
+def faust_floor(settings: Settings, run: str, events: int, name: str, partitions: int, work: Path) -> dict:
+    """Faust alone (bench/faust_floor.py): it reports its own first and last batch times."""
+    (work / name).mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, str(REPO / "bench" / "faust_floor.py"), "--bootstrap", settings.kafka_bootstrap,
+            "--topic", f"{run}.events", "--group", f"{run}_{name}", "--partitions", str(partitions),
+            "--expect", str(events), "--datadir", str(work / name)]
+    load_before = loadavg()
+    started_wall, started = time.time(), time.monotonic()
+    log_path = work / f"{name}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        cpu = 0.0
+        while proc.poll() is None:
+            try:
+                cpu = cpu_seconds(proc.pid)
+            except (FileNotFoundError, IndexError):
+                pass
+            if time.monotonic() - started > 600:
+                stop(proc)
+                raise RuntimeError("faust-floor timed out")
+            time.sleep(0.25)
+    # the Faust worker sends stdout to its log: the report is the last line carrying "first_at"
+    line = [line for line in log_path.read_text().splitlines() if '"first_at"' in line][-1]
+    report = json.loads(line[line.index("{"):line.rindex("}") + 1])
+    return {"system": "faust-floor", "name": name, "total_s": round(report["done_at"] - started_wall, 2),
+            "steady_s": round(report["done_at"] - report["first_at"], 2),
+            "events_per_s_total": round(events / (report["done_at"] - started_wall)),
+            "events_per_s_steady": round(events / (report["done_at"] - report["first_at"])),
+            "cpu_s": round(cpu, 1), "cpu_us_per_event": round(cpu / events * 1e6, 1),
+            "load_before": load_before, "load_after": loadavg()}
+
+
 def kafka_perf(settings: Settings, run: str, events: int, name: str) -> dict:
     lib = settings.state_dir.resolve() / "kafka" / "lib"
     argv = ["java", "-Xmx512m", "-cp", f"{lib}/*", "org.apache.kafka.tools.ConsumerPerformance",
@@ -364,6 +397,8 @@ def main() -> int:
     parser.add_argument("--freshness-rate", type=float, default=0.0)
     parser.add_argument("--rss-events", type=int, default=0, help="backlog for the worker memory runs")
     parser.add_argument("--rss-stores", default="memory://,rocksdb://")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="INBOXTRAIL_X=VALUE",
+                        help="extra settings for the measured inboxtrail workers (e.g. INBOXTRAIL_BATCH_SIZE=5000)")
     parser.add_argument("--services", choices=("test", "env"), default="test")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--profile", default="", help="comma-separated systems to record with py-spy "
@@ -377,6 +412,7 @@ def main() -> int:
     if args.rss_events:
         only.add("rss")
     base = base_env(args.services)
+    worker_env = dict(item.split("=", 1) for item in args.worker_env)
     run = datetime.now(timezone.utc).strftime("bench_%Y%m%d%H%M%S")
     root = load_settings(env=base)
     work = root.state_dir.resolve() / "bench" / run
@@ -401,8 +437,11 @@ def main() -> int:
                     name = f"{system.replace('-', '')}{attempt}"
                     if system == "kafka-perf":
                         result = kafka_perf(root, run, backlog["events"], name)
+                    elif system == "faust-floor":
+                        result = faust_floor(root, run, backlog["events"], name, args.partitions, work)
                     else:
-                        result = run_system(system, args, run, name, base, backlog, work)
+                        result = run_system(system, args, run, name, base, backlog, work,
+                                            worker_env if system == "inboxtrail" else None)
                     results.append(result)
                     save()
                     print(json.dumps({k: v for k, v in result.items() if k not in ("rss_series", "raw")}),

@@ -76,8 +76,11 @@ class CopyStateTable:
     def load(self, key: str, cause) -> CopyState | None:
         """The stored state of a copy, read from the table partition of `cause` (an event of that
         copy): the RocksDB store keeps one database per partition and picks it by current event."""
-        with caused_by(cause):
+        token = _current_event.set(weakref.ref(cause))  # caused_by(), inline: once per event
+        try:
             raw = self.table.data.get(key.encode())
+        finally:
+            _current_event.reset(token)
         return None if raw is None else pickle.loads(raw)
 
     async def put_all(self, producer, changes: list[tuple[str, CopyState, object]]) -> None:
@@ -92,11 +95,15 @@ class CopyStateTable:
         data = self.table.data
         topic = self.table.changelog_topic.get_topic_name()
         records = []
-        for key, state, cause in changes:
-            raw_key, value = key.encode(), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-            with caused_by(cause):
+        token = _current_event.set(None)  # caused_by() per record, inline
+        try:
+            for key, state, cause in changes:
+                raw_key, value = key.encode(), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+                _current_event.set(weakref.ref(cause))
                 data[raw_key] = value
-            records.append((raw_key, value, cause.message.partition))
+                records.append((raw_key, value, cause.message.partition))
+        finally:
+            _current_event.reset(token)
         delay = 0.5
         while True:
             try:

@@ -13,23 +13,13 @@ from schemathesis.checks import not_a_server_error
 
 from explorer import openapi
 from explorer.api import create_api
+from explorer.remediation_service import RemediationService
 from explorer.audit import AuditLog
 from explorer.auth import TokenStore
 from tests.contract.conftest import mail_corpus
 from tests.explorer_harness import ServedApp
 
 pytestmark = pytest.mark.services
-
-
-class NoRemediationFlow:
-    """Remediation operations are generated too; without the flow they must still be refused by
-    the HTTP layer (validation) or reach this object, which answers like an empty flow."""
-
-    async def list(self, tenant_id):
-        return []
-
-    async def status(self, tenant_id, request_id):
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +31,18 @@ def served_api(services, tmp_path_factory):
     store.write(events, list(states.values()))
     state = tmp_path_factory.mktemp("schema-state")
     tokens = TokenStore.in_state_dir(state)
-    token, _ = tokens.create("schemathesis", tenant, "investigator")
-    app = create_api(services, store, NoRemediationFlow(), tokens, AuditLog.in_state_dir(state))
+    # an admin reaches every operation, the acting ones included: requests go through the real
+    # remediation flow (commands to the session's worker), which answers for unknown copies too
+    token, _ = tokens.create("schemathesis", tenant, "admin")
+    flow = RemediationService(services, ClickHouseServerStore(services))
+    app = create_api(services, store, flow, tokens, AuditLog.in_state_dir(state))
     with ServedApp(app) as served:
         yield served.url, token
     store.close()
 
 
-# operations that would act need the remediation flow (tests/contract/test_api_remediations.py)
-ACTING = {"createRemediation", "previewRemediation"}
 OPERATIONS = [(operation["operationId"], mode) for path in openapi.document()["paths"].values()
-              for operation in path.values() if operation["operationId"] not in ACTING
+              for operation in path.values()
               for mode in GenerationMode
               # an operation without inputs has nothing to make invalid
               if mode == GenerationMode.POSITIVE or "parameters" in operation or "requestBody" in operation]
