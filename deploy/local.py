@@ -389,7 +389,9 @@ def up(settings: Settings, report=print) -> None:
 
 
 def down(settings: Settings, report=print) -> None:
-    for service in [WorkerProcess(settings), *reversed(services(settings))]:
+    """Stop everything `up`/`demo` started from this state directory, whatever the store setting
+    is now (a server started under INBOXTRAIL_STORE=clickhouse is stopped under chdb too)."""
+    for service in (WorkerProcess(settings), ClickHouseService(settings), KafkaService(settings)):
         stopped = service.stop()
         report(f"{service.name:<11} {'stopped' if stopped else 'not running'}")
 
