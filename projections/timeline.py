@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from projections.delivery import destination_of
 from schemas import events as ev
 
 EVENT_COLUMNS = (
@@ -16,13 +17,6 @@ EVENT_COLUMNS = (
     "actor", "request_id", "payload_json",
 )
 
-ADMIN_DESTINATION = {
-    ev.AdminActionKind.MoveToJunk: ev.DeliveryLocation.Junk,
-    ev.AdminActionKind.MoveToInbox: ev.DeliveryLocation.Inbox,
-    ev.AdminActionKind.MoveToDeletedItems: ev.DeliveryLocation.DeletedItems,
-    ev.AdminActionKind.SoftDelete: ev.DeliveryLocation.SoftDeleted,
-    ev.AdminActionKind.HardDelete: ev.DeliveryLocation.Purged,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +47,7 @@ def _describe(payload: ev.Payload) -> tuple[str, str, str, tuple, tuple, str, st
         case ev.ZapMoved():
             return (payload.zap_type, payload.result, payload.to_location, payload.threat_types, (), "", "")
         case ev.AdminAction():
-            return (payload.action, payload.result, ADMIN_DESTINATION.get(payload.action, ""), (), (),
+            return (payload.action, payload.result, destination_of(payload.action), (), (),
                     payload.actor, payload.request_id)
         case ev.QuarantineReleased():
             return ("QuarantineRelease", payload.result, payload.to_location, (), (), payload.actor, "")
