@@ -4,7 +4,8 @@ on one broker and one ClickHouse server.
 
     .venv/bin/python bench/throughput.py --events 300000 --repeat 3            # throughput table
     .venv/bin/python bench/throughput.py --events 300000 --freshness 60        # + freshness at 50 %
-    .venv/bin/python bench/throughput.py --rss-events 2000000 --only rss       # worker memory
+    .venv/bin/python bench/throughput.py --rss-events 1000000 --only rss       # worker memory
+    .venv/bin/python bench/throughput.py --only inboxtrail,inboxtrail-before --before-repo DIR  # A/B
 
 By default it runs against the test session's services (Kafka 127.0.0.1:29092, ClickHouse server
 on 29000, state under `.inboxtrail-test`; start them with the test suite or `inboxtrail up` with the
@@ -57,7 +58,7 @@ TEST_SERVICES = {
     "INBOXTRAIL_CLICKHOUSE_HTTP_PORT": "28123",
 }
 TENANTS = ("contoso", "fabrikam", "northwind", "adatum")
-SYSTEMS = ("inboxtrail", "baseline", "quixstreams", "faust-floor", "kafka-perf")
+SYSTEMS = ("inboxtrail", "inboxtrail-before", "baseline", "quixstreams", "faust-floor", "kafka-perf")
 DAY_US = 86_400_000_000
 
 
@@ -198,16 +199,19 @@ def run_system(system: str, args, run: str, name: str, base: dict, backlog: dict
     ch = ["--clickhouse-port", str(settings.clickhouse_port), "--database", settings.clickhouse_database]
     kafka = ["--bootstrap", settings.kafka_bootstrap, "--topic", settings.events_topic,
              "--group", settings.consumer_group]
-    if system == "inboxtrail":
+    cwd = REPO
+    if system in ("inboxtrail", "inboxtrail-before"):
         ensure_topics_sync(settings)
         argv = [sys.executable, "-m", "inboxtrail.cli", "worker"]
+        if system == "inboxtrail-before":  # another checkout of the code: `python -m` imports from cwd
+            cwd = Path(args.before_repo).resolve()
     elif system == "baseline":
         argv = [sys.executable, str(REPO / "bench" / "raw_baseline.py"), *kafka, *ch]
     else:
         argv = [sys.executable, str(REPO / "bench" / "quix_fold.py"), *kafka, *ch,
                 "--state-dir", str(work / name / "quix")]
     load_before = loadavg()
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
     client = Client(host=settings.clickhouse_host, port=settings.clickhouse_port,
                     database=settings.clickhouse_database, settings={"use_numpy": False})
     profiler = None
@@ -397,6 +401,8 @@ def main() -> int:
     parser.add_argument("--freshness-rate", type=float, default=0.0)
     parser.add_argument("--rss-events", type=int, default=0, help="backlog for the worker memory runs")
     parser.add_argument("--rss-stores", default="memory://,rocksdb://")
+    parser.add_argument("--before-repo", default="",
+                        help="a checkout of the code before a change: adds system inboxtrail-before, its worker")
     parser.add_argument("--worker-env", action="append", default=[], metavar="INBOXTRAIL_X=VALUE",
                         help="extra settings for the measured inboxtrail workers (e.g. INBOXTRAIL_BATCH_SIZE=5000)")
     parser.add_argument("--services", choices=("test", "env"), default="test")
@@ -427,7 +433,7 @@ def main() -> int:
 
     backlog_settings = load_settings(env=env_for(base, run, "backlog", args.partitions, work, 0))
     try:
-        throughput_systems = [s for s in SYSTEMS if s in only]
+        throughput_systems = [s for s in SYSTEMS if s in only and (s != "inboxtrail-before" or args.before_repo)]
         if throughput_systems or "freshness" in only:
             backlog = produce_backlog(backlog_settings, args.events, args.seed)
             report["backlog"] = backlog
@@ -441,7 +447,7 @@ def main() -> int:
                         result = faust_floor(root, run, backlog["events"], name, args.partitions, work)
                     else:
                         result = run_system(system, args, run, name, base, backlog, work,
-                                            worker_env if system == "inboxtrail" else None)
+                                            worker_env if system.startswith("inboxtrail") else None)
                     results.append(result)
                     save()
                     print(json.dumps({k: v for k, v in result.items() if k not in ("rss_series", "raw")}),
