@@ -50,9 +50,10 @@ class Settings:
     batch_size: int = 2000
     batch_window_s: float = 0.2
     worker_web_port: int = 6066
-    # Faust table store for per-copy state: "memory://" (recovers from the changelog on start)
-    # or "rocksdb://" (on disk under <state>/faust, bounded memory; needs the rocksdict package)
-    table_store: str = "memory://"
+    # Faust table store for per-copy state: "rocksdb://" (rocksdict, on disk under <state>/faust:
+    # memory levels off, see BENCHMARKS.md) or "memory://" (~1 KB per copy held in RAM; rebuilt
+    # from the changelog on every start — what the tests use)
+    table_store: str = "rocksdb://"
     # how soon the group notices a dead worker and hands its partitions to the others
     consumer_session_timeout_s: float = 10.0
 

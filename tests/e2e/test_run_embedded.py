@@ -19,7 +19,8 @@ pytestmark = pytest.mark.services
 def test_run_serves_a_populated_explorer_and_the_cli_reads_through_it(services, tenant_id, tmp_path):
     env = isolated_pipeline_env("run")
     api_port = free_port()
-    env.update(INBOXTRAIL_STORE="chdb", INBOXTRAIL_API_PORT=str(api_port),
+    # the production defaults: embedded chDB store, RocksDB-backed table
+    env.update(INBOXTRAIL_STORE="chdb", INBOXTRAIL_TABLE_STORE="rocksdb://", INBOXTRAIL_API_PORT=str(api_port),
                INBOXTRAIL_CLICKHOUSE_DATABASE="inboxtrail")
     (TEST_STATE / "chdb").mkdir(parents=True, exist_ok=True)
     output = tmp_path / "run.out"
