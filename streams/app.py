@@ -26,7 +26,6 @@ import logging
 import pickle
 import time
 import weakref
-from contextlib import contextmanager
 
 import faust
 from faust.streams import _current_event
@@ -49,16 +48,6 @@ def copy_table_key(tenant_id: str, network_message_id: str, recipient: str) -> s
     return COPY_KEY_SEPARATOR.join((tenant_id, network_message_id, recipient))
 
 
-@contextmanager
-def caused_by(event):
-    """Make `event` Faust's current event, so a table change goes to its changelog partition."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
 class CopyStateTable:
     """The Faust table of copy states, values pickled: the changelog is written and read only by
     inboxtrail workers, and bytes keep the in-memory table compact."""
@@ -66,17 +55,10 @@ class CopyStateTable:
     def __init__(self, table):
         self.table = table
 
-    def get(self, key: str) -> CopyState | None:
-        raw = self.table.get(key.encode())
-        return None if raw is None else pickle.loads(raw)
-
-    def put(self, key: str, state: CopyState) -> None:
-        self.table[key.encode()] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-
     def load(self, key: str, cause) -> CopyState | None:
         """The stored state of a copy, read from the table partition of `cause` (an event of that
         copy): the RocksDB store keeps one database per partition and picks it by current event."""
-        token = _current_event.set(weakref.ref(cause))  # caused_by(), inline: once per event
+        token = _current_event.set(weakref.ref(cause))
         try:
             raw = self.table.data.get(key.encode())
         finally:
@@ -95,7 +77,7 @@ class CopyStateTable:
         data = self.table.data
         topic = self.table.changelog_topic.get_topic_name()
         records = []
-        token = _current_event.set(None)  # caused_by() per record, inline
+        token = _current_event.set(None)
         try:
             for key, state, cause in changes:
                 raw_key, value = key.encode(), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)

@@ -61,8 +61,9 @@ def register_remediation_agent(app, settings, copy_states, copy_key, mailbox: Ma
                         topic=message.topic, partition=message.partition, offset=message.offset,
                         rejected_at=now_rfc3339()))
                     continue
-                state = copy_states.get(copy_key(command.tenant_id, command.network_message_id,
-                                                 command.recipient))
+                # the command's partition is the copy's events partition (co-partitioned topics)
+                state = copy_states.load(copy_key(command.tenant_id, command.network_message_id,
+                                                  command.recipient), kafka_event)
                 result = await decide(command, state, mailbox)
                 event = result_event(command, result)
                 await app.producer.send_and_wait(settings.events_topic, event.network_message_id.encode(),
