@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -27,12 +26,9 @@ from projections.remediation_rules import plan_remediation
 from projections.remediation_requests import RequestRecord
 from schemas.commands import RemediationCommand, encode_command
 from schemas.events import ActionResult, AdminActionKind, DeliveryLocation
+from schemas.validation import now_micros
 
 MAX_COPIES_PER_REQUEST = 1_000_000  # no 200k cap; a bound only against runaway filters
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class RemediationService:
@@ -54,7 +50,7 @@ class RemediationService:
         for network_message_id, recipient in record.targets:
             command = RemediationCommand(record.request_id, record.tenant_id, network_message_id, recipient,
                                          AdminActionKind(record.action), record.requester, record.reason,
-                                         requested_at=now_us())
+                                         requested_at=now_micros())
             pending.append(await self._producer.send(self.settings.commands_topic, encode_command(command),
                                                      key=network_message_id.encode()))
         await asyncio.gather(*pending)
@@ -87,7 +83,7 @@ class RemediationService:
             raise RemediationRejected("the request selects no email copies")
         threshold = self.settings.remediation_approval_threshold
         state = RequestState.Proposed if len(targets) > threshold else RequestState.Queued
-        created = now_us()
+        created = now_micros()
         record = RequestRecord(request.tenant_id, request.request_id, str(request.action), request.requester, "",
                                request.reason, str(state), len(targets), json.dumps(targets), created, created)
         await self._call(requests_table.record_request, self.store, record)
@@ -104,7 +100,7 @@ class RemediationService:
         if approver == record.requester:
             raise ApprovalRefused("two-person rule: the approver must be someone other than the requester")
         approved = RequestRecord(**{**_fields(record), "approver": approver, "state": str(RequestState.Queued),
-                                    "version": max(now_us(), record.version + 1)})
+                                    "version": max(now_micros(), record.version + 1)})
         await self._call(requests_table.record_request, self.store, approved)
         await self._publish(approved)
         return await self._status_of(approved)
