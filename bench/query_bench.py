@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inboxtrail.settings import Settings  # noqa: E402
+from projections.ddl import BY_TIME_COLUMNS  # noqa: E402
 from projections.queries import EmailQuery  # noqa: E402
 from projections.server_store import ClickHouseServerStore  # noqa: E402
 
@@ -92,6 +93,9 @@ STATE_SELECT = {
     "version": "bitOr(bitShiftLeft(toUInt64({e:UInt64}), 40), modulo(cityHash64(number, 22), 1099511627776))",
 }
 
+# email_state_by_time: the same states (no copy moved on the time axis, so no tombstones)
+BY_TIME_SELECT = {column: "toUInt8(0)" if column == "superseded" else STATE_SELECT[column] for column in BY_TIME_COLUMNS}
+
 # Per event `number`: copy = number % copies, k = number / copies is the event's place in its copy.
 _EVENT_COPY = "modulo(number, {c:UInt64})"
 EVENT_SELECT = {
@@ -133,11 +137,12 @@ def generate(store: ClickHouseServerStore, copies: int, events_per_copy: int, re
     params = {"r": recipients, "e": events_per_copy, "now": now_us, "c": copies}
     started = time.perf_counter()
     for table, columns, rows in (("email_state", STATE_SELECT, copies),
+                                 ("email_state_by_time", BY_TIME_SELECT, copies),
                                  ("email_events", EVENT_SELECT, copies * events_per_copy)):
         for offset in range(0, rows, chunk):
             size = min(chunk, rows - offset)
             store.client.execute(_insert_select(table, columns, offset, size, params))
-            print(f"  {table:<12} {offset + size:>11,} / {rows:,}  {time.perf_counter() - started:6.1f} s", flush=True)
+            print(f"  {table:<19} {offset + size:>11,} / {rows:,}  {time.perf_counter() - started:6.1f} s", flush=True)
 
 
 def timed(action, runs: int) -> tuple[float, float, float]:

@@ -520,18 +520,34 @@ def _add_filter_options(parser: argparse.ArgumentParser, paging: bool) -> None:
 def cmd_rebuild(settings: Settings, args) -> int:
     from projections.rebuild import RebuildProgress, rebuild_from_events_table
     from streams.app import create_store
+    from streams.log_replay import LogUnavailable, rebuild_from_kafka
     store = create_store(settings)
     started = time.monotonic()
 
     def progress(step: RebuildProgress) -> None:
+        elapsed = f"({time.monotonic() - started:6.1f} s)"
+        if step.stage == "log":
+            print(f"rebuild … copying {settings.events_topic}: {step.events:>12,} / {step.total:,} records {elapsed}",
+                  file=sys.stderr, flush=True)
+            return
         state = "done" if step.done else "…"
-        print(f"rebuild {state} {step.events:>12,} events folded into {step.copies:>11,} copies "
-              f"({time.monotonic() - started:6.1f} s)", file=sys.stderr, flush=True)
+        print(f"rebuild {state} {step.events:>12,} events folded into {step.copies:>11,} copies {elapsed}",
+              file=sys.stderr, flush=True)
     try:
-        final = rebuild_from_events_table(store, progress=progress)
+        if args.source == "kafka":
+            copied, final = rebuild_from_kafka(settings, store, progress=progress)
+            print(f"email_events, email_state and email_state_by_time rebuilt from {settings.events_topic} "
+                  f"(offset 0 on): {copied.records} records, {copied.events} events, {copied.skipped} skipped "
+                  f"as not decodable or not valid; {final.copies} copies")
+        else:
+            final = rebuild_from_events_table(store, progress=progress)
+            print(f"email_state and email_state_by_time rebuilt from email_events: "
+                  f"{final.copies} copies from {final.events} events")
+    except LogUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE if exc.unreachable else EXIT_USAGE
     finally:
         store.close()
-    print(f"email_state rebuilt from email_events: {final.copies} copies from {final.events} events")
     return EXIT_OK
 
 
@@ -622,8 +638,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the per-copy plan, change nothing")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for results")
     _add_filter_options(p, paging=False)
-    add("rebuild", cmd_rebuild, "drop email_state and refold it from the log (email_events); "
-        "run with the worker stopped")
+    p = add("rebuild", cmd_rebuild, "rebuild the projections from the log (the email_events table, or the "
+            "event topic from offset 0); run with the worker stopped")
+    p.add_argument("--from", dest="source", choices=["events-table", "kafka"], default="events-table",
+                   help="events-table (default): refold email_state and email_state_by_time from email_events; "
+                        "kafka: also rebuild email_events from the event topic, offset 0 on")
     p = add("run", cmd_run, "worker + Explorer API in one process (needed with the embedded chDB store), "
             "with simulated traffic")
     p.add_argument("--tenant", default="contoso", help="tenant of the simulated traffic and of the printed token")

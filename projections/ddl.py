@@ -146,19 +146,89 @@ CREATE TABLE IF NOT EXISTS remediation_requests (
 ORDER BY (tenant_id, request_id)
 """
 
+# email_state again, ordered by received time, for what reads a time range of a tenant (charts,
+# lists with a received-time filter): the primary key then selects the range instead of the whole
+# tenant, and `FINAL` — single-threaded on 18.16 — merges only that range. Columns: everything a
+# filter, sort or pivot reads (`BY_TIME_COLUMNS`), no fold registers.
+# * A copy's received time can move (its first event arrives late, or its OriginalDelivery arrives
+#   after other events), and with it the row's sorting key; the row left behind at the old key is
+#   replaced by a *tombstone* (`superseded = 1`) carrying the version of the state that moved it.
+#   Versions grow with every distinct event, so the tombstone outranks every state that lived at the
+#   old key, and a state that comes back to that key outranks the tombstone: exact in any write order.
+# * Readers keep `superseded = 0` after `FINAL`, and compare candidate versions with email_state.
+# * Migration 4 fills it from email_state once, for databases created before it existed.
+BY_TIME_TABLE = "email_state_by_time"
+EMAIL_STATE_BY_TIME = """
+CREATE TABLE IF NOT EXISTS email_state_by_time (
+    tenant_id String,
+    received_at_us UInt64,
+    network_message_id String,
+    recipient String,
+    recipient_domain String,
+    internet_message_id String,
+    direction String,
+    sender_mail_from String,
+    sender_from_address String,
+    sender_display_name String,
+    sender_domain String,
+    sender_ip String,
+    subject String,
+    original_delivery_action String,
+    original_location String,
+    original_threat_types Array(String),
+    original_detection_methods Array(String),
+    latest_delivery_action String,
+    latest_location String,
+    latest_threat_types Array(String),
+    latest_detection_methods Array(String),
+    additional_actions Array(String),
+    urls Array(String),
+    url_domains Array(String),
+    attachment_names Array(String),
+    attachment_types Array(String),
+    attachment_sha256s Array(String),
+    size_bytes UInt64,
+    received_at DateTime,
+    version UInt64,
+    superseded UInt8
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (tenant_id, received_at_us, network_message_id, recipient)
+"""
+BY_TIME_COLUMNS = (
+    "tenant_id", "received_at_us", "network_message_id", "recipient", "recipient_domain", "internet_message_id",
+    "direction", "sender_mail_from", "sender_from_address", "sender_display_name", "sender_domain", "sender_ip",
+    "subject", "original_delivery_action", "original_location", "original_threat_types",
+    "original_detection_methods", "latest_delivery_action", "latest_location", "latest_threat_types",
+    "latest_detection_methods", "additional_actions", "urls", "url_domains", "attachment_names",
+    "attachment_types", "attachment_sha256s", "size_bytes", "received_at", "version", "superseded",
+)
+FILL_BY_TIME = (f"INSERT INTO email_state_by_time ({', '.join(BY_TIME_COLUMNS)}) "
+                f"SELECT {', '.join(BY_TIME_COLUMNS[:-1])}, 0 FROM email_state FINAL")
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "email_events", (EMAIL_EVENTS,)),
     Migration(2, "email_state", (EMAIL_STATE,)),
     Migration(3, "remediation_requests", (REMEDIATION_REQUESTS,)),
+    Migration(4, "email_state_by_time", (EMAIL_STATE_BY_TIME, FILL_BY_TIME)),
 )
 
-# `inboxtrail rebuild` folds the log into a fresh table of email_state's exact structure and
-# engine, then swaps it in by renaming (18.16 has RENAME TABLE, not EXCHANGE TABLES).
+# `inboxtrail rebuild` folds the log into fresh tables of the state tables' exact structure and
+# engine, then swaps them in by renaming (18.16 has RENAME TABLE, not EXCHANGE TABLES).
+# A rebuild from Kafka rebuilds the log table too (`email_events_rebuild`), then the states from it.
+EVENTS_TABLE = "email_events"
 STATE_TABLE = "email_state"
-REBUILD_TABLE = "email_state_rebuild"
-REPLACED_TABLE = "email_state_replaced"
-DROP_REBUILD_TABLE = "DROP TABLE IF EXISTS email_state_rebuild"
-CREATE_REBUILD_TABLE = "CREATE TABLE email_state_rebuild AS email_state"
-DROP_REPLACED_TABLE = "DROP TABLE IF EXISTS email_state_replaced"
-OPTIMIZE_TABLES = ("OPTIMIZE TABLE email_events FINAL", "OPTIMIZE TABLE email_state FINAL")
-SWAP_REBUILT_STATE = "RENAME TABLE email_state TO email_state_replaced, email_state_rebuild TO email_state"
+STATE_TABLES = (STATE_TABLE, BY_TIME_TABLE)
+REBUILD_SUFFIX = "_rebuild"
+
+
+def rebuild_statements(tables: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(statements that make empty `*_rebuild` tables of `tables`' exact structure and engine,
+    statements that swap them in with one RENAME and drop the replaced tables)."""
+    begin = (*(f"DROP TABLE IF EXISTS {table}_rebuild" for table in tables),
+             *(f"CREATE TABLE {table}_rebuild AS {table}" for table in tables))
+    drop_replaced = tuple(f"DROP TABLE IF EXISTS {table}_replaced" for table in tables)
+    swap = "RENAME TABLE " + ", ".join(f"{table} TO {table}_replaced, {table}_rebuild TO {table}" for table in tables)
+    return begin, (*drop_replaced, swap, *drop_replaced)
+
+
+OPTIMIZE_TABLES = tuple(f"OPTIMIZE TABLE {table} FINAL" for table in (EVENTS_TABLE, *STATE_TABLES))

@@ -7,7 +7,10 @@ Everything else in the text — column names, operators, sort directions — com
 allow-lists below, never from the caller.
 
 Results are exact before ReplacingMergeTree merges: a superseded version of a copy never matches a
-filter, is never listed and is never counted. Charts and state lookups read `email_state FINAL`.
+filter, is never listed and is never counted. State lookups read `email_state FINAL`; charts read
+`email_state_by_time FINAL` (same facts, ordered by received time, so the primary key selects the
+chart's time range; tombstones of moved copies dropped after FINAL). Lists with a received-time
+bound take their candidates from `email_state_by_time` for the same reason.
 Lists (`email_list`, `similar`) avoid FINAL, which 18.16 runs on one thread over the whole tenant:
 they read *candidates* — the key and version of rows of any version that pass the filters, in list
 order — then every row of those copies by primary key (`copy_versions`), and keep a candidate only
@@ -347,8 +350,12 @@ def email_list(query: EmailQuery, rows: int) -> BoundQuery:
                         bind(recipient)]
         conditions.append(_after(order, placeholders, query.descending))
     direction = " DESC" if query.descending else ""
+    table = "email_state"
+    if query.received_from_us is not None or query.received_to_us is not None:
+        table = "email_state_by_time"
+        conditions.append("superseded = 0")
     return bind.query(
-        f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM email_state WHERE {' AND '.join(conditions)} "
+        f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM {table} WHERE {' AND '.join(conditions)} "
         f"ORDER BY {', '.join(c + direction for c in order)}, version DESC LIMIT {bind(rows, 'UInt64')}"
     )
 
@@ -377,7 +384,8 @@ def chart(query: EmailQuery, pivot: str, interval: str) -> BoundQuery:
     seconds = bind(INTERVALS[interval], "UInt32")
     return bind.query(
         f"SELECT intDiv(toUInt32(received_at), {seconds}) * {seconds} AS bucket, {value} AS value, count() AS emails "
-        f"FROM email_state FINAL WHERE {' AND '.join(conditions)} GROUP BY bucket, value ORDER BY bucket, value"
+        f"FROM email_state_by_time FINAL WHERE {' AND '.join(conditions)} AND superseded = 0 "
+        "GROUP BY bucket, value ORDER BY bucket, value"
     )
 
 
@@ -458,21 +466,26 @@ LOG_COLUMNS = ("tenant_id", "network_message_id", "recipient", "occurred_at_us",
                "payload_json")
 
 
-def event_count(tenant_id: str | None) -> BoundQuery:
+LOG_TABLES = ("email_events", "email_events_rebuild")  # the log, or the log being rebuilt from Kafka
+
+
+def event_count(tenant_id: str | None, table: str = "email_events") -> BoundQuery:
+    _one_of("table", table, LOG_TABLES)
     bind = _Binder()
     condition = "1" if tenant_id is None else f"tenant_id = {bind(tenant_id)}"
-    return bind.query(f"SELECT count() FROM email_events WHERE {condition}")
+    return bind.query(f"SELECT count() FROM {table} WHERE {condition}")
 
 
-def log_slice(tenant_id: str | None, slice_index: int, slices: int) -> BoundQuery:
+def log_slice(tenant_id: str | None, slice_index: int, slices: int, table: str = "email_events") -> BoundQuery:
     """Slice `slice_index` of `slices` of the log, cut by a hash of the message id so that every
     copy falls wholly into one slice; each event once, grouped by copy, in order-key order."""
+    _one_of("table", table, LOG_TABLES)
     bind = _Binder()
     conditions = [f"modulo(cityHash64(network_message_id), {bind(slices, 'UInt64')}) = {bind(slice_index, 'UInt64')}"]
     if tenant_id is not None:
         conditions.append(f"tenant_id = {bind(tenant_id)}")
     return bind.query(
-        f"SELECT {', '.join(LOG_COLUMNS)} FROM email_events WHERE {' AND '.join(conditions)} "
+        f"SELECT {', '.join(LOG_COLUMNS)} FROM {table} WHERE {' AND '.join(conditions)} "
         "ORDER BY tenant_id, network_message_id, recipient, occurred_at_us, event_id "
         "LIMIT 1 BY tenant_id, network_message_id, recipient, event_id"
     )

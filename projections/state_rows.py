@@ -7,8 +7,10 @@ two columns (`*_order_at_us`, `*_order_event_id`); a register that holds nothing
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
+from projections.ddl import BY_TIME_COLUMNS
 from projections.delivery import AdditionalAction, CopyState, OrderKey
 from schemas.events import Attachment, DeliveryAction, DeliveryLocation, DetectionMethod, Direction, ThreatType
 
@@ -33,9 +35,14 @@ _DERIVED = {"recipient_domain", "received_at", "received_at_us", "event_count"}
 STATE_READ_COLUMNS = tuple(column for column in STATE_COLUMNS if column not in _DERIVED)
 
 
+def received_at_us(state: CopyState) -> int:
+    """Where a copy sits on the time axis: its earliest OriginalDelivery, else its first event."""
+    return state.first_event_at if state.received_at is None else state.received_at
+
+
 def state_row(state: CopyState) -> tuple:
     """The `email_state` row of `state`, values in `STATE_COLUMNS` order."""
-    received_at_us = state.first_event_at if state.received_at is None else state.received_at
+    received = received_at_us(state)
     attachments = state.attachments
     if attachments:
         names, types, sha256s, sizes = ([a.file_name for a in attachments], [a.file_type for a in attachments],
@@ -54,13 +61,38 @@ def state_row(state: CopyState) -> tuple:
         sorted([action.name for action in additional]) if additional else [],
         list(state.urls), list(state.url_domains),
         names, types, sha256s, sizes, state.size_bytes,
-        received_at_us // 1_000_000, received_at_us, state.first_event_at, state.last_event_at, state.event_count,
+        received // 1_000_000, received, state.first_event_at, state.last_event_at, state.event_count,
         *_order_columns(state.original_order_key),
         *_order_columns(state.latest_location_order_key),
         *_order_columns(state.latest_threat_types_order_key),
         *_order_columns(state.latest_detection_methods_order_key),
         sorted(state.event_digests), state.version,
     )
+
+
+_BY_TIME_OF_STATE_ROW = itemgetter(*(STATE_COLUMNS.index(column) for column in BY_TIME_COLUMNS[:-1]))
+_KEY = itemgetter(0, 2, 3)  # tenant, network message id, recipient in BY_TIME_COLUMNS
+_RECEIVED_AT_US, _RECEIVED_AT, _SUPERSEDED = (BY_TIME_COLUMNS.index(column)
+                                               for column in ("received_at_us", "received_at", "superseded"))
+
+
+def by_time_rows(state_rows: Sequence[tuple], replaced: Iterable[CopyState] = ()) -> list[tuple]:
+    """The `email_state_by_time` rows (`BY_TIME_COLUMNS` order) of states given as their
+    `email_state` rows, plus a tombstone at the old received time of every `replaced` state whose
+    successor among them has moved on the time axis (see `projections.ddl`)."""
+    rows = [(*_BY_TIME_OF_STATE_ROW(row), 0) for row in state_rows]
+    successors = None
+    for old in replaced:
+        if successors is None:
+            successors = {_KEY(row): row for row in rows}
+        new = successors.get(old.copy_key)
+        old_received = received_at_us(old)
+        if new is not None and new[_RECEIVED_AT_US] != old_received:
+            tombstone = list(new)
+            tombstone[_RECEIVED_AT_US], tombstone[_RECEIVED_AT] = old_received, old_received // 1_000_000
+            tombstone[_SUPERSEDED] = 1
+            rows.append(tuple(tombstone))
+    return rows
 
 
 def state_from_row(row: Sequence) -> CopyState:

@@ -6,9 +6,12 @@ insert rows. Query text comes from `projections.queries` (values bound, never fo
 from `projections.ddl`; table names only from `projections.ddl` constants.
 
 Write contract (`write`): one batch = the batch's events → `email_events`, then the folded states
-→ `email_state`. Both inserts are idempotent (equal rows collapse; a state with a lower version
-never wins over a higher one), so a failed batch is simply written again, in any order relative to
-other batches; a raised `StoreUnavailable` means "nothing is acknowledged, retry".
+→ `email_state_by_time` and `email_state`, in that order (email_state is what a worker recovers its
+fold state from, so it is written last). Every insert is idempotent (equal rows collapse; a state
+with a lower version never wins over a higher one), so a failed batch is simply written again, in
+any order relative to other batches; a raised `StoreUnavailable` means "nothing is acknowledged,
+retry". The writer passes the states the batch's states replace (`replaced`, as it folded from
+them), so a copy that moved on the time axis leaves a tombstone behind in `email_state_by_time`.
 """
 from __future__ import annotations
 
@@ -20,25 +23,25 @@ from math import ceil
 
 from projections import queries
 from projections.ddl import (
-    CREATE_REBUILD_TABLE,
-    DROP_REBUILD_TABLE,
-    DROP_REPLACED_TABLE,
+    BY_TIME_COLUMNS,
+    BY_TIME_TABLE,
+    EVENTS_TABLE,
     MIGRATIONS,
     OPTIMIZE_TABLES,
-    REBUILD_TABLE,
+    REBUILD_SUFFIX,
     SCHEMA_MIGRATIONS,
     STATE_TABLE,
-    SWAP_REBUILT_STATE,
+    STATE_TABLES,
+    rebuild_statements,
 )
 from projections.delivery import CopyKey, CopyState
 from projections.queries import BoundQuery, ChartPoint, EmailPage, EmailQuery, EmailSummary
-from projections.state_rows import STATE_COLUMNS, state_from_row, state_row
+from projections.state_rows import STATE_COLUMNS, by_time_rows, state_from_row, state_row
 from projections.timeline import EVENT_COLUMNS, TimelineEntry, event_row
 from schemas.events import MailFlowEvent
 from schemas.jsonform import event_from_json, format_timestamp
 
 COPY_KEYS_PER_QUERY = 500
-EVENTS_TABLE = "email_events"
 
 
 class StoreUnavailable(RuntimeError):
@@ -95,34 +98,42 @@ class ProjectionStore(ABC):
         for statement in OPTIMIZE_TABLES:
             self._execute(statement)
 
-    def begin_rebuild(self) -> None:
-        """An empty `email_state_rebuild` of email_state's exact structure and engine."""
-        self._execute(DROP_REBUILD_TABLE)
-        self._execute(CREATE_REBUILD_TABLE)
+    def begin_rebuild(self, log: bool = False) -> None:
+        """Empty `*_rebuild` tables of the state tables' (and with `log`, email_events') exact
+        structure and engine."""
+        for statement in rebuild_statements(_rebuilt_tables(log))[0]:
+            self._execute(statement)
 
-    def finish_rebuild(self) -> None:
-        """Swap the rebuilt table in for email_state and drop the old one."""
-        self._execute(DROP_REPLACED_TABLE)
-        self._execute(SWAP_REBUILT_STATE)
-        self._execute(DROP_REPLACED_TABLE)
+    def finish_rebuild(self, log: bool = False) -> None:
+        """Swap the rebuilt tables in (one RENAME) and drop the replaced ones."""
+        for statement in rebuild_statements(_rebuilt_tables(log))[1]:
+            self._execute(statement)
 
     # -- writes --------------------------------------------------------------------------------
-    def write(self, events: Sequence[MailFlowEvent], states: Sequence[CopyState]) -> None:
-        """One batch: events → email_events, then states → email_state. Idempotent; see the module."""
+    def write(self, events: Sequence[MailFlowEvent], states: Sequence[CopyState],
+              replaced: Iterable[CopyState] = ()) -> None:
+        """One batch: events → email_events, then the states (folded from `replaced`, the earlier
+        states of some of their copies) → the state tables. Idempotent; see the module."""
         if events:
-            self._insert(EVENTS_TABLE, EVENT_COLUMNS, [event_row(event) for event in events])
+            self.write_events(events)
         if states:
-            self.write_states(states)
+            self.write_states(states, replaced)
 
-    def write_events(self, events: Sequence[MailFlowEvent]) -> None:
-        """The log only (the worker before it folds); idempotent."""
-        self.write(events, ())
+    def write_events(self, events: Sequence[MailFlowEvent], rebuild: bool = False) -> None:
+        """The log only (or, during a rebuild from Kafka, email_events_rebuild); idempotent."""
+        if not events:
+            return
+        self._insert(EVENTS_TABLE + (REBUILD_SUFFIX if rebuild else ""), EVENT_COLUMNS,
+                     [event_row(event) for event in events])
 
-    def write_states(self, states: Sequence[CopyState], table: str = STATE_TABLE) -> None:
-        """States → email_state (or, during a rebuild, email_state_rebuild); idempotent."""
-        if table not in (STATE_TABLE, REBUILD_TABLE):
-            raise ValueError(f"table: states go to {STATE_TABLE} or {REBUILD_TABLE}, not {table!r}")
-        self._insert(table, STATE_COLUMNS, [state_row(state) for state in states])
+    def write_states(self, states: Sequence[CopyState], replaced: Iterable[CopyState] = (),
+                     rebuild: bool = False) -> None:
+        """States → email_state_by_time, then email_state (or, during a rebuild, their `*_rebuild`
+        tables); idempotent."""
+        suffix = REBUILD_SUFFIX if rebuild else ""
+        rows = [state_row(state) for state in states]
+        self._insert(BY_TIME_TABLE + suffix, BY_TIME_COLUMNS, by_time_rows(rows, replaced))
+        self._insert(STATE_TABLE + suffix, STATE_COLUMNS, rows)
 
     # -- reads ---------------------------------------------------------------------------------
     def timeline(self, network_message_id: str, tenant_id: str = "", recipient: str = "") -> list[TimelineEntry]:
@@ -198,17 +209,23 @@ class ProjectionStore(ABC):
             return []
         return self._latest_of(tenant_id, lambda rows: queries.similar(copies, rows), limit)
 
-    def all_events(self, tenant_id: str | None = None, batch: int = 50_000) -> Iterator[list[MailFlowEvent]]:
-        """The whole log (or one tenant's), each event once, in lists of about `batch` events.
-        Every list holds *all* events of the copies in it, grouped by copy in order-key order, so
-        a list folds to final states on its own."""
-        total = self._select(queries.event_count(tenant_id))[0][0]
+    def all_events(self, tenant_id: str | None = None, batch: int = 50_000,
+                   rebuild: bool = False) -> Iterator[list[MailFlowEvent]]:
+        """The whole log (or one tenant's; or with `rebuild`, email_events_rebuild), each event
+        once, in lists of about `batch` events. Every list holds *all* events of the copies in it,
+        grouped by copy in order-key order, so a list folds to final states on its own."""
+        table = EVENTS_TABLE + (REBUILD_SUFFIX if rebuild else "")
+        total = self._select(queries.event_count(tenant_id, table))[0][0]
         slices = max(1, ceil(total / batch))
         for slice_index in range(slices):
-            rows = self._stream(queries.log_slice(tenant_id, slice_index, slices))
+            rows = self._stream(queries.log_slice(tenant_id, slice_index, slices, table))
             events = [_event_of_row(row) for row in rows]
             if events:
                 yield events
+
+
+def _rebuilt_tables(log: bool) -> tuple[str, ...]:
+    return (EVENTS_TABLE, *STATE_TABLES) if log else STATE_TABLES
 
 
 def _event_of_row(row: Sequence) -> MailFlowEvent:

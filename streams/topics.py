@@ -79,3 +79,14 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str], timeou
 
 def ensure_topics_sync(settings: Settings) -> list[tuple[str, str]]:
     return asyncio.run(ensure_topics(settings))
+
+
+async def partition_count(settings: Settings, topic: str) -> int:
+    """Partitions of `topic` (0 if it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+        return len(described[0]["partitions"]) if described and described[0]["error_code"] == 0 else 0
+    finally:
+        await admin.close()

@@ -20,16 +20,17 @@ def snapshot(store, tenant_id: str, states) -> tuple:
     return page.emails, stored, timelines, chart
 
 
-def worker_batches(events, rng: random.Random, size: int) -> list[tuple[list, list]]:
-    """What a worker writes: per batch of events, the batch and the states of the copies it
-    touched, folded with everything seen before."""
+def worker_batches(events, rng: random.Random, size: int) -> list[tuple[list, list, list]]:
+    """What a worker writes: per batch of events, the batch, the states of the copies it touched,
+    folded with everything seen before, and the earlier states they replace."""
     states: dict = {}
     batches = []
     for start in range(0, len(events), size):
         batch = events[start:start + size]
-        states = fold_copies(batch, states)
         touched = {event.copy_key for event in batch}
-        batches.append((batch, [states[key] for key in touched]))
+        replaced = [states[key] for key in touched if key in states]
+        states = fold_copies(batch, states)
+        batches.append((batch, [states[key] for key in touched], replaced))
     return batches
 
 
@@ -40,8 +41,8 @@ def test_the_same_batch_twice_and_batches_in_any_order_give_the_same_results(pro
     rng.shuffle(shuffled)
     batches = worker_batches(shuffled, rng, size=9)
     rng.shuffle(batches)  # older states arrive after newer ones
-    for batch_events, batch_states in batches + batches[:2]:  # and two batches twice
-        projection_store.write(batch_events, batch_states)
+    for batch_events, batch_states, replaced in batches + batches[:2]:  # and two batches twice
+        projection_store.write(batch_events, batch_states, replaced)
     before = snapshot(projection_store, tenant_id, states)
     assert before[1] == states
     assert len(before[0]) == len(states)
@@ -71,8 +72,8 @@ def test_phishing_campaign_shuffled_duplicated_and_batched_ends_as_the_story_say
     rng.shuffle(delivered)
     batches = worker_batches(delivered, rng, size=17)
     rng.shuffle(batches)
-    for batch_events, batch_states in batches:
-        projection_store.write(batch_events, batch_states)
+    for batch_events, batch_states, replaced in batches:
+        projection_store.write(batch_events, batch_states, replaced)
 
     stored = projection_store.copy_states(tenant_id, [(m, r) for _, m, r in expected])
     assert set(stored) == set(expected)
@@ -120,3 +121,34 @@ def test_superseded_versions_never_show_even_when_they_crowd_the_first_candidate
     chart = projection_store.chart(EmailQuery(tenant_id), pivot="latest_location", interval="day")
     assert sum(p.emails for p in chart if p.value == "Quarantine") == 150
     assert sum(p.emails for p in chart if p.value == "Inbox") == 3
+
+
+def test_a_copy_that_moves_on_the_time_axis_is_counted_and_listed_once_at_its_new_time(projection_store, tenant_id):
+    # the ZAP arrives first (the copy sits at the ZAP's time), its OriginalDelivery ten days
+    # earlier arrives next and moves it; the worker writes the newer state first (a late retry of
+    # the older batch lands after it), then the pair again
+    new_id = seeded_uuids(f"move:{tenant_id}")
+    copy = CopyEvents(tenant_id, new_id(), f"mover@{tenant_id}.example", new_id)
+    zapped = copy.event(CAMPAIGN_START + 240 * HOUR, zap())
+    delivered = copy.event(CAMPAIGN_START, original_delivery())
+    before = fold_copies([zapped])[copy.copy_key]
+    after = fold_copies([zapped, delivered])[copy.copy_key]
+    assert (before.received_at, after.received_at) == (None, CAMPAIGN_START)
+    projection_store.write_events([zapped, delivered])
+    for states, replaced in (([after], [before]), ([before], []), ([after], [before]), ([before], [])):
+        projection_store.write([], states, replaced)
+
+    def views():
+        moved_from = EmailQuery(tenant_id, received_from_us=CAMPAIGN_START + 239 * HOUR,
+                                received_to_us=CAMPAIGN_START + 241 * HOUR)
+        moved_to = EmailQuery(tenant_id, received_from_us=CAMPAIGN_START - HOUR, received_to_us=CAMPAIGN_START + HOUR)
+        return ([(p.bucket_start_us, p.value, p.emails) for p in projection_store.chart(EmailQuery(tenant_id), "latest_location", "day")],
+                projection_store.chart(moved_from, "latest_location", "day"),
+                [e.recipient for e in projection_store.emails(moved_from).emails],
+                [(e.recipient, e.latest_location) for e in projection_store.emails(moved_to).emails])
+
+    expected = ([(CAMPAIGN_START - CAMPAIGN_START % (24 * HOUR), str(after.latest_location), 1)], [], [],
+                [(after.recipient, after.latest_location)])
+    assert views() == expected
+    projection_store.optimize()
+    assert views() == expected

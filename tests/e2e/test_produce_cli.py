@@ -13,7 +13,7 @@ from tests.conftest import poll, run_cli
 from streams.publisher import publish_events
 from tests.contract.test_pipeline import delivered
 from tests.fold_scenarios import phishing_campaign
-from tests.projection_snapshot import snapshot
+from tests.projection_snapshot import by_time_disagreements, snapshot
 
 pytestmark = pytest.mark.services
 
@@ -66,5 +66,6 @@ def test_rebuild_from_the_log_gives_back_the_same_states(worker, settings, store
     before = snapshot(store, tenant_id)
     result = run_cli("rebuild")
     assert result.returncode == 0, result.stderr
-    assert "rebuild done" in result.stderr and "email_state rebuilt" in result.stdout
+    assert "rebuild done" in result.stderr and "email_state and email_state_by_time rebuilt" in result.stdout
     assert snapshot(store, tenant_id) == before
+    assert by_time_disagreements(before) == []

@@ -14,7 +14,7 @@ from projections.server_store import ClickHouseServerStore
 from streams.publisher import publish_events
 from tests.conftest import TEST_ENV, TEST_STATE, free_port, isolated_pipeline_env, poll, run_cli, start_worker, stop_worker
 from tests.fold_scenarios import phishing_campaign
-from tests.projection_snapshot import snapshot
+from tests.projection_snapshot import by_time_disagreements, snapshot
 
 pytestmark = pytest.mark.services
 
@@ -59,6 +59,7 @@ def test_two_workers_in_one_group_equal_one_worker(services, tenant_id):
              what="identical projections")
         view = snapshot(pair_store, tenant_id)
         assert len(view["states"]) == len(expected)
+        assert by_time_disagreements(view) == []
         for key, copy in expected.items():
             assert view["states"][key]["latest_location"] == str(copy.latest_location), key
         assert all(w.poll() is None for w in workers)
