@@ -117,11 +117,15 @@ def create_store(settings: Settings):
 
 def create_app(settings: Settings, store=None) -> faust.App:
     faust_offsets.apply()
+    # per consumer group: Faust keeps table files under `<datadir>/v1/tables/<table>-<partition>.db`
+    # whatever the app, so two pipelines sharing a directory would read each other's offsets
+    datadir = settings.state_dir / "faust" / settings.consumer_group
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store=settings.table_store,
-        datadir=str(settings.state_dir / "faust"),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
@@ -155,12 +159,18 @@ def create_app(settings: Settings, store=None) -> faust.App:
                 await send_dead_letter(app, settings, letter)
                 metrics.count_dead_letter(letter.reason)
             folded: dict[str, tuple[CopyState, object]] = {}
+            replaced: list[CopyState] = []  # the stored states this batch folds on from
             for kafka_event, event in decoded:
                 key = copy_table_key(*event.copy_key)
-                prior = folded[key][0] if key in folded else copy_states.load(key, kafka_event)
+                if key in folded:
+                    prior = folded[key][0]
+                else:
+                    prior = copy_states.load(key, kafka_event)
+                    if prior is not None:
+                        replaced.append(prior)
                 folded[key] = (evolve(prior, event), kafka_event)
             events = [event for _, event in decoded]
-            await writer.write(events, [state for state, _ in folded.values()])
+            await writer.write(events, [state for state, _ in folded.values()], replaced)
             await copy_states.put_all(app.producer, [(key, state, kafka_event)
                                                      for key, (state, kafka_event) in folded.items()])
             await app.producer.flush()
@@ -176,6 +186,13 @@ def create_app(settings: Settings, store=None) -> faust.App:
     @app.timer(interval=1.0)
     async def probe_broker():
         await broker.probe()
+
+    stalled_commits = faust_offsets.StalledCommits()
+
+    @app.timer(interval=5.0)
+    async def seek_back_stalled_commits():
+        for _ in await stalled_commits.check(app.consumer):
+            metrics.count_reseek()
 
     @app.page("/readyz")
     async def readyz(web, request):
@@ -260,12 +277,12 @@ class DurableWriter:
     def failing_for(self) -> float:
         return 0.0 if self.failing_since is None else round(time.monotonic() - self.failing_since, 1)
 
-    async def write(self, events, states) -> None:
+    async def write(self, events, states, replaced=()) -> None:
         delay = self.first_delay
         while True:
             started = time.perf_counter()
             try:
-                await asyncio.to_thread(self.store.write, events, states)
+                await asyncio.to_thread(self.store.write, events, states, replaced)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -113,6 +113,9 @@ STORE_WRITE_SECONDS = Histogram(
     ["store"], buckets=WRITE_SECONDS_BUCKETS)
 STORE_WRITE_FAILURES = Counter(
     "inboxtrail_store_write_failures", "Batch write attempts that failed (the writer retries them).", ["store"])
+PARTITION_RESEEKS = Counter(
+    "inboxtrail_partition_reseeks", "Partitions sought back to their committed offset because an event there was "
+    "dropped unacknowledged and held the commit (streams/faust_offsets.py).")
 WRITER_READY = Gauge(
     "inboxtrail_writer_ready", "1 while the store writer succeeds, 0 while its writes fail.")
 PROJECTION_FRESHNESS = BatchHistogram(
@@ -175,6 +178,10 @@ def count_projected(types: Iterable[str]) -> None:
     """Events whose rows are now durable, given by their event types (`MailFlowEvent.type`)."""
     for event_type, n in Tally(types).items():
         EVENTS_PROJECTED.labels(_bounded(event_type, EVENT_TYPES)).inc(n)
+
+
+def count_reseek() -> None:
+    PARTITION_RESEEKS.inc()
 
 
 def count_dead_letter(reason: str) -> None:
@@ -250,6 +257,7 @@ def render_latest() -> tuple[bytes, str]:
 
 
 COLLECTORS = (EVENTS_CONSUMED, EVENTS_PROJECTED, DEAD_LETTERS, BATCH_SIZE, STORE_WRITE_SECONDS, STORE_WRITE_FAILURES,
+              PARTITION_RESEEKS,
               WRITER_READY, PROJECTION_FRESHNESS, CONSUMER_LAG, REMEDIATION_REQUESTS, REMEDIATION_COPIES, API_REQUESTS,
               API_REQUEST_SECONDS)
 

@@ -23,6 +23,7 @@ EXPECTED = {
     "inboxtrail_batch_size_events": ("histogram", set()),
     "inboxtrail_store_write_seconds": ("histogram", {"store"}),
     "inboxtrail_store_write_failures": ("counter", {"store"}),
+    "inboxtrail_partition_reseeks": ("counter", set()),
     "inboxtrail_writer_ready": ("gauge", set()),
     "inboxtrail_projection_freshness_seconds": ("histogram", set()),
     "inboxtrail_consumer_lag_events": ("gauge", {"partition"}),
