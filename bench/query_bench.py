@@ -212,6 +212,13 @@ def main() -> int:
                 lambda i: store.chart(EmailQuery(TENANT, received_from_us=month_ago, received_to_us=args.now),
                                       pivot=pivots[i % len(pivots)], interval="day"), args.runs),
         }
+        # reference, same data and run: the chart as it was read before email_state_by_time existed
+        old_chart = ("SELECT intDiv(toUInt32(received_at), 86400) * 86400 AS bucket, latest_location, count() "
+                     "FROM email_state FINAL WHERE tenant_id = %(t)s AND received_at_us >= %(f)s "
+                     "AND received_at_us < %(u)s GROUP BY bucket, latest_location ORDER BY bucket, latest_location")
+        results["  reference: 30-day chart from email_state FINAL"] = timed(
+            lambda i: store.client.execute(old_chart, {"t": TENANT, "f": month_ago, "u": args.now}),
+            max(10, args.runs // 10))
         for kind, query in enumerate(filters):
             results[f"  list filter {kind + 1}: {query}"] = timed(
                 lambda i, q=query: store.emails(EmailQuery(TENANT, limit=100, **q)), max(10, args.runs // 10))

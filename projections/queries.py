@@ -316,13 +316,20 @@ def _after(columns: Sequence[str], placeholders: Sequence[str], descending: bool
     return f"({column} {op} {value} OR ({column} = {value} AND {_after(rest, rest_values, descending)}))"
 
 
-def _filters(query: EmailQuery, bind: _Binder) -> list[str]:
+def _filters(query: EmailQuery, bind: _Binder, prewhere: list[str] | None = None) -> list[str]:
+    """The query's conditions. With `prewhere` (only for reads without FINAL, where PREWHERE means
+    the same as WHERE), "any of" conditions on array facets go there instead: 18.16 moves the
+    cheapest column's condition to PREWHERE by itself, which for `url_domain` + `not latest_location`
+    is the unselective one (a list page read 330 ms instead of 140 ms on 5M copies)."""
     conditions = [f"tenant_id = {bind(query.tenant_id)}"]
     for negate, filters in ((False, query.any_of), (True, query.none_of)):
         for name, values in filters.items():
             facet = FACETS[name]
             if facet.multi_valued:
                 condition = f"hasAny({facet.column}, {bind.array(values)})"
+                if prewhere is not None and not negate:
+                    prewhere.append(condition)
+                    continue
             else:
                 condition = f"{facet.column} IN ({', '.join(bind(value) for value in values)})"
             conditions.append(f"NOT {condition}" if negate else condition)
@@ -340,7 +347,8 @@ def email_list(query: EmailQuery, rows: int) -> BoundQuery:
     """The first `rows` candidates of the page (see the module) in sort order; ties broken by copy
     identity so paging never skips or repeats a copy. Columns: CANDIDATE_COLUMNS."""
     bind = _Binder()
-    conditions = _filters(query, bind)
+    prewhere: list[str] = []
+    conditions = _filters(query, bind, prewhere)
     column, value_type = SORTS[query.sort]
     order = [column, "network_message_id", "recipient"]
     after = query.after()
@@ -355,7 +363,8 @@ def email_list(query: EmailQuery, rows: int) -> BoundQuery:
         table = "email_state_by_time"
         conditions.append("superseded = 0")
     return bind.query(
-        f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM {table} WHERE {' AND '.join(conditions)} "
+        f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM {table} "
+        f"{'PREWHERE ' + ' AND '.join(prewhere) + ' ' if prewhere else ''}WHERE {' AND '.join(conditions)} "
         f"ORDER BY {', '.join(c + direction for c in order)}, version DESC LIMIT {bind(rows, 'UInt64')}"
     )
 
