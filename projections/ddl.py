@@ -1,7 +1,8 @@
 """ClickHouse DDL of the projections, as ordered, versioned migrations.
 
 Every statement runs on the subset shared by ClickHouse 18.16 (Debian's server, used in tests)
-and modern ClickHouse (chDB 26.x and what users run): no DateTime64, TTL, codecs or skip indexes.
+and modern ClickHouse (chDB 26.x and what users run): no DateTime64, TTL, codecs or skip indexes —
+except in migrations with `min_server`, which only servers of that release or newer apply.
 Table names are unqualified: the store connects to (or `USE`s) the inboxtrail database, so no
 statement is assembled from strings. Statements are idempotent (`IF NOT EXISTS`), and applied
 versions are recorded in `schema_migrations`, so `inboxtrail migrate` is safe to repeat.
@@ -22,6 +23,13 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    min_server: tuple[int, int] | None = None  # modern-only: skipped (and not recorded) below it
+
+
+def server_release(version: str) -> tuple[int, int]:
+    """`SELECT version()` text ("18.16.1", "25.8.2.29") → (major, minor)."""
+    major, minor, *_ = (version.split(".") + ["0", "0"])
+    return int(major), int(minor)
 
 
 SCHEMA_MIGRATIONS = """
@@ -210,11 +218,28 @@ BY_TIME_COLUMNS = (
 FILL_BY_TIME = (f"INSERT INTO email_state_by_time ({', '.join(BY_TIME_COLUMNS)}) "
                 f"SELECT {', '.join(BY_TIME_COLUMNS[:-1])}, 0 FROM email_state FINAL")
 
+# Modern servers only (ClickHouse ≥ 21.1: data-skipping indexes are GA there; 18.16 has none): bloom
+# filters on the facets analysts filter by equality / "any of", on both state tables, so a list or a
+# similar-emails query skips granules instead of scanning the tenant. Existing parts get them through
+# MATERIALIZE INDEX (a background mutation). On older servers the migration is reported as skipped
+# and not recorded, so `inboxtrail migrate` applies it after a server upgrade.
+_SKIP_INDEXED = ("sender_domain", "sender_from_address", "sender_ip", "recipient_domain", "internet_message_id",
+                 "url_domains", "urls", "attachment_sha256s")
+SKIP_INDEXES = tuple(
+    statement
+    for table in ("email_state", "email_state_by_time")
+    for column in _SKIP_INDEXED
+    for statement in (f"ALTER TABLE {table} ADD INDEX IF NOT EXISTS {column}_bloom {column} "
+                      "TYPE bloom_filter(0.01) GRANULARITY 4",
+                      f"ALTER TABLE {table} MATERIALIZE INDEX {column}_bloom")
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "email_events", (EMAIL_EVENTS,)),
     Migration(2, "email_state", (EMAIL_STATE,)),
     Migration(3, "remediation_requests", (REMEDIATION_REQUESTS,)),
     Migration(4, "email_state_by_time", (EMAIL_STATE_BY_TIME, FILL_BY_TIME)),
+    Migration(5, "facet_skip_indexes", SKIP_INDEXES, min_server=(21, 1)),
 )
 
 # `inboxtrail rebuild` folds the log into fresh tables of the state tables' exact structure and

@@ -33,6 +33,7 @@ from projections.ddl import (
     STATE_TABLE,
     STATE_TABLES,
     rebuild_statements,
+    server_release,
 )
 from projections.delivery import CopyKey, CopyState
 from projections.queries import BoundQuery, ChartPoint, EmailPage, EmailQuery, EmailSummary
@@ -81,10 +82,15 @@ class ProjectionStore(ABC):
         self._ensure_database()
         self._execute(SCHEMA_MIGRATIONS)
         applied = {row[0] for row in self._select(BoundQuery("SELECT version FROM schema_migrations", {}))}
+        release = server_release(self._select(BoundQuery("SELECT version()", {}))[0][0])
         outcomes = []
         for migration in MIGRATIONS:
             if migration.version in applied:
                 outcomes.append((migration.version, migration.name, "already applied"))
+                continue
+            if migration.min_server is not None and release < migration.min_server:
+                needed = ".".join(map(str, migration.min_server))
+                outcomes.append((migration.version, migration.name, f"skipped (needs ClickHouse >= {needed})"))
                 continue
             for statement in migration.statements:
                 self._execute(statement)
