@@ -67,28 +67,8 @@ PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (tenant_id, network_message_id, recipient, occurred_at_us, event_id)
 """
 
-# The current state of every copy: one row per copy once merged, `CopyState` column for column
-# (`projections/state_rows.py` maps both ways), so the worker recovers its fold state from here.
-# * ReplacingMergeTree(version): `CopyState.version` grows strictly with every distinct event of
-#   the copy and is equal for equal event sets, so the surviving row is the fold of the most
-#   events whatever order the batches arrived in. Reads use FINAL: exact before merges.
-# * No PARTITION BY: a partition key must never change for a copy, and the only copy facts known
-#   from its first event are its ids (received_at is unknown until the OriginalDelivery arrives).
-#   A hash of the ids would prune nothing the primary key does not already prune, and would split
-#   every worker batch into one part per partition.
-# * Multi-valued facets are Array(String) so filters are `hasAny`; enum facets hold Avro symbols,
-#   additional actions hold `AdditionalAction` member names.
-# * received_at / received_at_us: time of the earliest OriginalDelivery, or of the copy's first
-#   event until an OriginalDelivery arrives (so every copy sits somewhere on the time axis);
-#   `original_order_event_id = ''` tells the two apart.
-# * `*_order_at_us` / `*_order_event_id` are the fold's register order keys (event id '' = None).
-# * index_granularity 1024 (default 8192): lists, details and the worker's state recovery look
-#   copies up by primary key, and a lookup reads whole granules of every selected column.
-EMAIL_STATE = """
-CREATE TABLE IF NOT EXISTS email_state (
-    tenant_id String,
-    network_message_id String,
-    recipient String,
+# The facts of a copy both state tables hold, column for column (filters, sorts, pivots read them).
+_COPY_FACTS = """\
     recipient_domain String,
     internet_message_id String,
     direction String,
@@ -112,7 +92,31 @@ CREATE TABLE IF NOT EXISTS email_state (
     attachment_names Array(String),
     attachment_types Array(String),
     attachment_sha256s Array(String),
-    attachment_sizes Array(UInt64),
+"""
+
+# The current state of every copy: one row per copy once merged, `CopyState` column for column
+# (`projections/state_rows.py` maps both ways), so the worker recovers its fold state from here.
+# * ReplacingMergeTree(version): `CopyState.version` grows strictly with every distinct event of
+#   the copy and is equal for equal event sets, so the surviving row is the fold of the most
+#   events whatever order the batches arrived in. Reads use FINAL: exact before merges.
+# * No PARTITION BY: a partition key must never change for a copy, and the only copy facts known
+#   from its first event are its ids (received_at is unknown until the OriginalDelivery arrives).
+#   A hash of the ids would prune nothing the primary key does not already prune, and would split
+#   every worker batch into one part per partition.
+# * Multi-valued facets are Array(String) so filters are `hasAny`; enum facets hold Avro symbols,
+#   additional actions hold `AdditionalAction` member names.
+# * received_at / received_at_us: time of the earliest OriginalDelivery, or of the copy's first
+#   event until an OriginalDelivery arrives (so every copy sits somewhere on the time axis);
+#   `original_order_event_id = ''` tells the two apart.
+# * `*_order_at_us` / `*_order_event_id` are the fold's register order keys (event id '' = None).
+# * index_granularity 1024 (default 8192): lists, details and the worker's state recovery look
+#   copies up by primary key, and a lookup reads whole granules of every selected column.
+EMAIL_STATE = f"""
+CREATE TABLE IF NOT EXISTS email_state (
+    tenant_id String,
+    network_message_id String,
+    recipient String,
+{_COPY_FACTS}    attachment_sizes Array(UInt64),
     size_bytes UInt64,
     received_at DateTime,
     received_at_us UInt64,
@@ -170,36 +174,13 @@ ORDER BY (tenant_id, request_id)
 #   the hash to be confused.
 # * Migration 4 fills it from email_state once, for databases created before it existed.
 BY_TIME_TABLE = "email_state_by_time"
-EMAIL_STATE_BY_TIME = """
+EMAIL_STATE_BY_TIME = f"""
 CREATE TABLE IF NOT EXISTS email_state_by_time (
     tenant_id String,
     received_at_us UInt64,
     network_message_id String,
     recipient String,
-    recipient_domain String,
-    internet_message_id String,
-    direction String,
-    sender_mail_from String,
-    sender_from_address String,
-    sender_display_name String,
-    sender_domain String,
-    sender_ip String,
-    subject String,
-    original_delivery_action String,
-    original_location String,
-    original_threat_types Array(String),
-    original_detection_methods Array(String),
-    latest_delivery_action String,
-    latest_location String,
-    latest_threat_types Array(String),
-    latest_detection_methods Array(String),
-    additional_actions Array(String),
-    urls Array(String),
-    url_domains Array(String),
-    attachment_names Array(String),
-    attachment_types Array(String),
-    attachment_sha256s Array(String),
-    size_bytes UInt64,
+{_COPY_FACTS}    size_bytes UInt64,
     received_at DateTime,
     version UInt64,
     superseded UInt8,
