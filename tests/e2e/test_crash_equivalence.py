@@ -59,6 +59,7 @@ def test_sigkilled_worker_ends_with_the_results_of_an_uninterrupted_one(services
     publisher.start()
     rng = random.Random(5)
     kills = kills_while_projecting = 0
+    final = None
     try:
         while kills < KILLS:
             before = projected(crash_store)
@@ -104,7 +105,8 @@ def test_sigkilled_worker_ends_with_the_results_of_an_uninterrupted_one(services
             store.client.execute("OPTIMIZE TABLE email_events FINAL")
             raw = store.client.execute("SELECT count() FROM email_events WHERE tenant_id = %(t)s", {"t": tenant_id})
             assert raw[0][0] == distinct
-        stop_worker(final)
     finally:
-        stop_worker(steady_worker)
+        for worker in (steady_worker, final):
+            if worker is not None:
+                stop_worker(worker)
         publisher.join()
