@@ -152,3 +152,21 @@ def test_a_copy_that_moves_on_the_time_axis_is_counted_and_listed_once_at_its_ne
     assert views() == expected
     projection_store.optimize()
     assert views() == expected
+
+
+def test_subject_search_ignores_case_beyond_ascii_and_treats_pattern_characters_literally(projection_store, tenant_id):
+    new_id = seeded_uuids(f"subjects:{tenant_id}")
+    subjects = ["Dringende ÜBERWEISUNG – Rechnung 4711", "Überweisung erhalten", "50%_off today only", "500 off"]
+    for index, subject in enumerate(subjects):
+        copy = CopyEvents(tenant_id, new_id(), f"user{index}@{tenant_id}.example", new_id)
+        delivered = copy.event(CAMPAIGN_START + index * HOUR, original_delivery(subject=subject))
+        projection_store.write([delivered], [fold_copies([delivered])[copy.copy_key]])
+
+    def found(text: str) -> list[str]:
+        return sorted(e.subject for e in projection_store.emails(EmailQuery(tenant_id, subject_contains=text)).emails)
+
+    assert found("überweisung") == sorted(subjects[:2])
+    assert found("RECHNUNG 47") == [subjects[0]]
+    assert found("0%_") == [subjects[2]]
+    assert found("%") == [subjects[2]]
+    assert found("_") == [subjects[2]]
