@@ -84,5 +84,10 @@ inboxtrail is running ({time.monotonic() - started:.0f} s to start; store: {sett
             say(f"simulated traffic: published {count} events for tenant {tenant} (seed {seed})")
 
     worker = faust.Worker(app, loglevel="error", quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        # close chDB's session before interpreter exit tears its global context down with the
+        # store still open (seen once as a segfault on Ctrl-C after `make run`)
+        store.close()
     return 0
