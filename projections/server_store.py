@@ -57,9 +57,6 @@ class ClickHouseServerStore(ProjectionStore):
             self._client.disconnect()
             self._client = None
 
-    def server_version(self) -> str:
-        return self.client.execute("SELECT version()")[0][0]
-
     def _ensure_database(self) -> None:
         bootstrap = self._connect(database="default")
         try:

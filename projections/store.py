@@ -82,7 +82,7 @@ class ProjectionStore(ABC):
         self._ensure_database()
         self._execute(SCHEMA_MIGRATIONS)
         applied = {row[0] for row in self._select(BoundQuery("SELECT version FROM schema_migrations", {}))}
-        release = server_release(self._select(BoundQuery("SELECT version()", {}))[0][0])
+        release = server_release(self.server_version())
         outcomes = []
         for migration in MIGRATIONS:
             if migration.version in applied:
@@ -98,6 +98,10 @@ class ProjectionStore(ABC):
                          [(migration.version, migration.name, int(time.time()))])
             outcomes.append((migration.version, migration.name, "applied"))
         return outcomes
+
+    def server_version(self) -> str:
+        """The engine's `SELECT version()` ("18.16.1", "25.8.2.29")."""
+        return self._select(BoundQuery("SELECT version()", {}))[0][0]
 
     def optimize(self) -> None:
         """Merge every part now (tests and benchmarks): query results must not change by it."""

@@ -86,7 +86,6 @@ async def partition_count(settings: Settings, topic: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:
-        described = await admin.describe_topics([topic])
-        return len(described[0]["partitions"]) if described and described[0]["error_code"] == 0 else 0
+        return (await _partition_counts(admin, [topic], timeout_s=0)).get(topic, 0)
     finally:
         await admin.close()

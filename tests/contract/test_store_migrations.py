@@ -11,7 +11,7 @@ def _create_statement(store, table: str) -> str:
 
 
 def test_migrating_again_changes_nothing_and_gates_modern_extras_by_server_release(projection_store):
-    release = server_release(projection_store._select(BoundQuery("SELECT version()", {}))[0][0])
+    release = server_release(projection_store.server_version())
     outcomes = {version: outcome for version, _, outcome in projection_store.migrate()}
     assert set(outcomes) == {m.version for m in MIGRATIONS}
     recorded = {row[0] for row in projection_store._select(BoundQuery("SELECT version FROM schema_migrations", {}))}
