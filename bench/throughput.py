@@ -217,7 +217,7 @@ def run_system(system: str, args, run: str, name: str, base: dict, backlog: dict
     profiler = None
     if system in args.profile.split(","):
         # collapsed stacks of the whole run (start-up included), sampled without pausing the process
-        profiler = subprocess.Popen(["py-spy", "record", "--pid", str(proc.pid), "--rate", "100", "--nonblocking",
+        profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(proc.pid), "--rate", "100", "--nonblocking",
                                      "--format", "raw", "--output", str(work / f"{name}.profile.txt")],
                                     stdout=log, stderr=subprocess.STDOUT)
     try:
