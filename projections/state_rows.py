@@ -7,12 +7,13 @@ two columns (`*_order_at_us`, `*_order_event_id`); a register that holds nothing
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from operator import itemgetter
 
 from projections.ddl import BY_TIME_COLUMNS
-from projections.delivery import AdditionalAction, CopyState, OrderKey
-from schemas.events import Attachment, DeliveryAction, DeliveryLocation, DetectionMethod, Direction, ThreatType
+from projections.delivery import AdditionalAction, CopyState, OrderKey, evolve
+from schemas.events import (Attachment, DeliveryAction, DeliveryLocation, DetectionMethod, Direction, MailFlowEvent,
+                            ThreatType)
 
 STATE_COLUMNS = (
     "tenant_id", "network_message_id", "recipient", "recipient_domain",
@@ -151,3 +152,32 @@ def _order_columns(key: OrderKey | None) -> tuple[int, str]:
 
 def _order_key(occurred_at: int, event_id: str) -> OrderKey | None:
     return (occurred_at, event_id) if event_id else None
+
+
+def fold_batch(batch: Iterable[tuple[object, MailFlowEvent]], key_of: Callable[[MailFlowEvent], Hashable],
+               load: Callable[[Hashable, object], CopyState | None]) -> tuple[dict, list[CopyState]]:
+    """Fold one batch of `(context, event)` onto the stored states (`load(key, context)`), event by
+    event in batch order. Returns `{key: (state, context of its last event)}` and the states the
+    batch's copies *left* on the time axis — the stored state and every intermediate one whose
+    received time differs from the next — for `by_time_rows` to tombstone.
+
+    Why every intermediate state and not only the stored one: a worker killed after writing a batch
+    to the store but before recording its states in the table gets the batch again from the same
+    offset, possibly cut at another length, and folds it from the same stored state. The killed
+    attempt may have written, for any copy, the fold of the stored state with any *prefix* of that
+    copy's events in the redelivered stream — exactly the intermediate states seen here (or, for a
+    prefix longer than this batch, seen by the next one, which folds on from this batch's states).
+    Tombstoning all of them leaves no by-time row of an attempt behind (tests/unit/test_by_time_rows.py)."""
+    folded: dict = {}
+    left: list[CopyState] = []
+    for context, event in batch:
+        key = key_of(event)
+        if key in folded:
+            prior = folded[key][0]
+        else:
+            prior = load(key, context)
+        state = evolve(prior, event)
+        if prior is not None and received_at_us(prior) != received_at_us(state):
+            left.append(prior)
+        folded[key] = (state, context)
+    return folded, left

@@ -4,7 +4,8 @@ Delivery guarantee — at-least-once from Kafka + idempotent projections = exact
 For every batch, in this order:
 
 1. decode; undecodable/invalid records go to the DLQ (awaited, so a dead letter is never lost);
-2. fold each copy's events onto its state from the `copy_state` table (`projections.delivery`);
+2. fold each copy's events onto its state from the `copy_state` table (`projections.state_rows.
+   fold_batch`), noting every state a copy leaves on the time axis (tombstoned in the by-time table);
 3. write events and states to the store, retrying with capped back-off until durable — the
    write never raises out of the loop (Faust would acknowledge the batch if the agent raised);
 4. put the new states in the table and flush the producer, so the changelog holds them durably;
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import time
 import weakref
 
@@ -31,16 +31,24 @@ import faust
 from faust.streams import _current_event
 
 from inboxtrail.settings import Settings
-from projections.delivery import PROJECTION_NAME, CopyState, evolve
+from projections.delivery import PROJECTION_NAME, CopyState
+from projections.state_rows import fold_batch
 from streams import faust_offsets, metrics
 from streams.dead_letters import DeadLetter, dead_letter_headers
 from streams.decoding import decode_batch
 from streams.mailbox import SimulatedMailbox
+from streams.state_codec import decode_state, encode_state
 from streams.remediation import register_remediation_agent
 
 log = logging.getLogger("inboxtrail.worker")
 
 AGENT_NAME = "project_email_state"
+# RocksDB table store (one database per partition): Faust's defaults give each database a 2 GiB
+# block cache and 3 x 64 MiB write buffers, so a worker with 6 partitions levelled off at ~530 MB
+# RSS (BENCHMARKS.md, "Worker memory"). These bound it to 6 x (16 + 2 x 16) MiB of RocksDB memory.
+# A copy's state is read back at most a few times, mostly while its events are recent, so a small
+# cache costs little; the memory store ignores these.
+ROCKSDB_OPTIONS = {"block_cache_size": 16 * 2**20, "write_buffer_size": 16 * 2**20, "max_write_buffer_number": 2}
 COPY_KEY_SEPARATOR = "\x1f"
 
 
@@ -48,9 +56,13 @@ def copy_table_key(tenant_id: str, network_message_id: str, recipient: str) -> s
     return COPY_KEY_SEPARATOR.join((tenant_id, network_message_id, recipient))
 
 
+def copy_key_of(event) -> str:
+    return COPY_KEY_SEPARATOR.join(event.copy_key)
+
+
 class CopyStateTable:
-    """The Faust table of copy states, values pickled: the changelog is written and read only by
-    inboxtrail workers, and bytes keep the in-memory table compact."""
+    """The Faust table of copy states, values as bytes (`streams.state_codec`): the changelog is
+    written and read only by inboxtrail workers, and bytes keep the in-memory table compact."""
 
     def __init__(self, table):
         self.table = table
@@ -63,7 +75,7 @@ class CopyStateTable:
             raw = self.table.data.get(key.encode())
         finally:
             _current_event.reset(token)
-        return None if raw is None else pickle.loads(raw)
+        return None if raw is None else decode_state(raw)
 
     async def put_all(self, producer, changes: list[tuple[str, CopyState, object]]) -> None:
         """Put `(key, state, cause)` into the table and its changelog, and return once the broker
@@ -80,7 +92,7 @@ class CopyStateTable:
         token = _current_event.set(None)
         try:
             for key, state, cause in changes:
-                raw_key, value = key.encode(), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+                raw_key, value = key.encode(), encode_state(state)
                 _current_event.set(weakref.ref(cause))
                 data[raw_key] = value
                 records.append((raw_key, value, cause.message.partition))
@@ -145,7 +157,7 @@ def create_app(settings: Settings, store=None) -> faust.App:
     events_topic = app.topic(settings.events_topic, key_type=bytes, value_type=bytes,
                              key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
     copy_states = CopyStateTable(app.Table(PROJECTION_NAME, default=None, partitions=settings.partitions,
-                                           key_type=bytes, value_type=bytes))
+                                           key_type=bytes, value_type=bytes, options=dict(ROCKSDB_OPTIONS)))
     store = store or create_store(settings)
     writer = DurableWriter(store)
     app.inboxtrail_writer = writer
@@ -158,19 +170,9 @@ def create_app(settings: Settings, store=None) -> faust.App:
             for letter in dead:
                 await send_dead_letter(app, settings, letter)
                 metrics.count_dead_letter(letter.reason)
-            folded: dict[str, tuple[CopyState, object]] = {}
-            replaced: list[CopyState] = []  # the stored states this batch folds on from
-            for kafka_event, event in decoded:
-                key = copy_table_key(*event.copy_key)
-                if key in folded:
-                    prior = folded[key][0]
-                else:
-                    prior = copy_states.load(key, kafka_event)
-                    if prior is not None:
-                        replaced.append(prior)
-                folded[key] = (evolve(prior, event), kafka_event)
+            folded, left = fold_batch(decoded, copy_key_of, copy_states.load)
             events = [event for _, event in decoded]
-            await writer.write(events, [state for state, _ in folded.values()], replaced)
+            await writer.write(events, [state for state, _ in folded.values()], left)
             await copy_states.put_all(app.producer, [(key, state, kafka_event)
                                                      for key, (state, kafka_event) in folded.items()])
             await app.producer.flush()

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from projections.ddl import BY_TIME_COLUMNS
 from projections.delivery import fold
-from projections.state_rows import by_time_rows, received_at_us, state_row
+from projections.state_rows import by_time_rows, fold_batch, received_at_us, state_row
 from tests.unit.test_fold_properties import arrivals, event_sets
 
 KEY = [BY_TIME_COLUMNS.index(c) for c in ("tenant_id", "received_at_us", "network_message_id", "recipient")]
@@ -53,3 +53,28 @@ def test_a_state_that_did_not_move_leaves_no_tombstone():
     before = fold([delivered])
     after = fold([copy.event(CAMPAIGN_START + MINUTE, zap())], before)
     assert [row[SUPERSEDED] for row in by_time_rows([state_row(after)], [before])] == [0]
+
+
+@given(event_sets, st.data())
+def test_attempts_killed_between_the_store_and_the_table_leave_nothing_behind(events_of_copy, data):
+    """The worker's order: store write, then table. A worker killed in between has written the fold
+    of the table's state with a prefix of the redelivered events (any length: its batch may have
+    been cut longer or shorter than the one that succeeds); the table still holds the old state."""
+    arrived = data.draw(arrivals(events_of_copy))
+    table: dict = {}
+    writes: list[list[tuple]] = []
+    position = 0
+    while position < len(arrived):
+        for _ in range(data.draw(st.integers(0, 2))):  # killed attempts, each from `position`
+            end = data.draw(st.integers(position + 1, len(arrived)))
+            folded, left = fold_batch(((None, e) for e in arrived[position:end]), lambda e: e.copy_key,
+                                      lambda key, _: table.get(key))
+            writes.append(by_time_rows([state_row(state) for state, _ in folded.values()], left))
+        end = data.draw(st.integers(position + 1, len(arrived)))
+        folded, left = fold_batch(((None, e) for e in arrived[position:end]), lambda e: e.copy_key,
+                                  lambda key, _: table.get(key))
+        writes.append(by_time_rows([state_row(state) for state, _ in folded.values()], left))
+        table.update({key: state for key, (state, _) in folded.items()})
+        position = end
+    final = fold(events_of_copy)
+    assert final_view(data.draw(st.permutations(writes))) == by_time_rows([state_row(final)])
