@@ -215,12 +215,13 @@ def run_system(system: str, args, run: str, name: str, base: dict, backlog: dict
     client = Client(host=settings.clickhouse_host, port=settings.clickhouse_port,
                     database=settings.clickhouse_database, settings={"use_numpy": False})
     profiler = None
-    if system in args.profile.split(","):
-        # collapsed stacks of the whole run (start-up included), sampled without pausing the process
-        profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(proc.pid), "--rate", "100", "--nonblocking",
-                                     "--format", "raw", "--output", str(work / f"{name}.profile.txt")],
-                                    stdout=log, stderr=subprocess.STDOUT)
     try:
+        if system in args.profile.split(","):
+            # collapsed stacks of the whole run (start-up included), sampled without pausing the process
+            profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                                         str(proc.pid), "--rate", "100", "--nonblocking", "--format", "raw",
+                                         "--output", str(work / f"{name}.profile.txt")],
+                                        stdout=log, stderr=subprocess.STDOUT)
         copies = None if system == "baseline" else backlog["copies"]
         result = wait_projected(proc, client, backlog["events"], copies, args.timeout, rss_every)
     finally:
@@ -291,10 +292,11 @@ def kafka_perf(settings: Settings, run: str, events: int, name: str) -> dict:
 
 # -- freshness at a paced rate ----------------------------------------------------------------
 
-def histogram(port: int, name: str) -> list[tuple[float, float]]:
+def histogram(port: int, name: str, labels: str = "") -> list[tuple[float, float]]:
+    """Cumulative buckets of one series; `labels` = its labels before `le` ('store="clickhouse",')."""
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     buckets = []
-    for match in re.finditer(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', body, re.M):
+    for match in re.finditer(rf'^{name}_bucket{{{re.escape(labels)}le="([^"]+)"}} (\S+)$', body, re.M):
         buckets.append((float(match.group(1)), float(match.group(2))))
     return buckets
 
@@ -311,6 +313,9 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / max(count - lower_count, 1e-9)
         lower_bound, lower_count = bound, count
     return buckets[-1][0]
+
+
+WRITE_SECONDS, WRITE_LABELS = "inboxtrail_store_write_seconds", 'store="clickhouse",'
 
 
 def freshness(args, run: str, base: dict, work: Path, rate: float, seconds: float) -> dict:
@@ -333,24 +338,28 @@ def freshness(args, run: str, base: dict, work: Path, rate: float, seconds: floa
         asyncio.run(publish_events(settings, warm))
         wait_projected(proc, client, len(warm), None, 120)
         before = histogram(port, name)
+        writes_before = histogram(port, WRITE_SECONDS, WRITE_LABELS)
         copies = set()
         events = simulated(int(rate * seconds * 1.2) + 1000, args.seed + 2, copies)
         load_before = loadavg()
         published = asyncio.run(publish_paced(settings, events, rate=rate, duration_s=seconds))
         result = wait_projected(proc, client, published + len(warm), None, 300)
         after = histogram(port, name)
+        writes_after = histogram(port, WRITE_SECONDS, WRITE_LABELS)
     finally:
         stop(proc)
         client.disconnect()
         log.close()
     delta = [(bound, count - old) for (bound, count), (_, old) in zip(after, before)]
+    writes = [(bound, count - old) for (bound, count), (_, old) in zip(writes_after, writes_before)]
     if not args.keep:
         drop_database(settings)
     return {"system": "inboxtrail", "name": "freshness", "rate": round(rate), "seconds": seconds,
             "published": published, "p50_s": round(quantile(delta, 0.50), 3),
             "p99_s": round(quantile(delta, 0.99), 3), "max_bucket_s": next(
                 (b for b, c in delta if c >= delta[-1][1]), None),
-            "buckets": delta, "cpu_s": result["cpu_s"], "peak_rss_mb": result["peak_rss_mb"],
+            "buckets": delta, "write_p50_s": round(quantile(writes, 0.50), 3),
+            "write_p99_s": round(quantile(writes, 0.99), 3), "write_buckets": writes, "cpu_s": result["cpu_s"], "peak_rss_mb": result["peak_rss_mb"],
             "load_before": load_before, "load_after": loadavg()}
 
 
