@@ -1,13 +1,14 @@
 """The inboxtrail projection written with quixstreams, the peer a user would pick, for
 `bench/throughput.py`: consume, decode + validate (our codec), fold each copy with `evolve` onto its
-state in quixstreams' state store (RocksDB, changelog topic), and write the same `email_events` and
-`email_state` rows with batched clickhouse-driver inserts from a `BatchingSink`.
+state in quixstreams' state store (RocksDB, changelog topic), and write the same `email_events`,
+`email_state` and `email_state_by_time` rows (tombstones included) with batched clickhouse-driver
+inserts from a `BatchingSink`.
 
     .venv/bin/python bench/quix_fold.py --bootstrap 127.0.0.1:29092 --topic T --group G \
         --clickhouse-port 29000 --database D --state-dir DIR
 
 Same work as an inboxtrail worker per event (decode, validate, fold, event row, one state row per
-copy per batch, a pickled state per copy in a changelogged store), written the way quixstreams'
+copy per batch, by-time rows, the worker's state encoding in a changelogged store), written the way quixstreams'
 docs show: a stateful `apply` per record and a sink flushed at each checkpoint (default interval).
 Quixstreams keys state by message key (network_message_id), so a copy's state lives under its
 tenant + recipient inside that key. Runs until killed.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import pickle
 import sys
 from pathlib import Path
 
@@ -27,19 +27,23 @@ from quixstreams import Application, State  # noqa: E402
 from quixstreams.sinks import BatchingSink, SinkBatch  # noqa: E402
 
 from projections.delivery import evolve  # noqa: E402
-from projections.state_rows import STATE_COLUMNS, state_row  # noqa: E402
+from projections.ddl import BY_TIME_COLUMNS  # noqa: E402
+from projections.state_rows import STATE_COLUMNS, by_time_rows, received_at_us, state_row  # noqa: E402
 from projections.timeline import EVENT_COLUMNS, event_row  # noqa: E402
 from schemas.codec import decode  # noqa: E402
 from schemas.validation import validate  # noqa: E402
+from streams.state_codec import decode_state, encode_state  # noqa: E402
 
 
 def fold_record(value: bytes, state: State):
     event = validate(decode(value))
     key = f"{event.tenant_id}\x1f{event.recipient}"
     raw = state.get_bytes(key)
-    new_state = evolve(None if raw is None else pickle.loads(raw), event)
-    state.set_bytes(key, pickle.dumps(new_state, protocol=pickle.HIGHEST_PROTOCOL))
-    return event, new_state
+    prior = None if raw is None else decode_state(raw)
+    new_state = evolve(prior, event)
+    state.set_bytes(key, encode_state(new_state))
+    moved = prior is not None and received_at_us(prior) != received_at_us(new_state)
+    return event, prior if moved else None, new_state
 
 
 class ClickHouseSink(BatchingSink):
@@ -53,15 +57,20 @@ class ClickHouseSink(BatchingSink):
                              settings={"use_numpy": False})
 
     def write(self, batch: SinkBatch):
-        events, states = [], {}
+        events, states, left = [], {}, []
         for item in batch:
-            event, state = item.value
+            event, moved_from, state = item.value
             events.append(event_row(event))
             states[state.copy_key] = state
+            if moved_from is not None:
+                left.append(moved_from)
+        rows = [state_row(s) for s in states.values()]
         self.client.execute(f"INSERT INTO email_events ({', '.join(EVENT_COLUMNS)}) VALUES",
                             list(zip(*events)), columnar=True)
+        self.client.execute(f"INSERT INTO email_state_by_time ({', '.join(BY_TIME_COLUMNS)}) VALUES",
+                            list(zip(*by_time_rows(rows, left))), columnar=True)
         self.client.execute(f"INSERT INTO email_state ({', '.join(STATE_COLUMNS)}) VALUES",
-                            list(zip(*(state_row(s) for s in states.values()))), columnar=True)
+                            list(zip(*rows)), columnar=True)
 
 
 def main() -> None:
