@@ -292,12 +292,14 @@ def kafka_perf(settings: Settings, run: str, events: int, name: str) -> dict:
 
 # -- freshness at a paced rate ----------------------------------------------------------------
 
-def histogram(port: int, name: str, labels: str = "") -> list[tuple[float, float]]:
-    """Cumulative buckets of one series; `labels` = its labels before `le` ('store="clickhouse",')."""
+def histogram(port: int, name: str, labels: dict[str, str] | None = None) -> list[tuple[float, float]]:
+    """Cumulative buckets of the series of `name` with these `labels` (besides `le`)."""
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     buckets = []
-    for match in re.finditer(rf'^{name}_bucket{{{re.escape(labels)}le="([^"]+)"}} (\S+)$', body, re.M):
-        buckets.append((float(match.group(1)), float(match.group(2))))
+    for match in re.finditer(rf'^{name}_bucket{{([^}}]*)}} (\S+)$', body, re.M):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if {k: v for k, v in found.items() if k != "le"} == (labels or {}):
+            buckets.append((float(found["le"]), float(match.group(2))))
     return buckets
 
 
@@ -315,7 +317,7 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return buckets[-1][0]
 
 
-WRITE_SECONDS, WRITE_LABELS = "inboxtrail_store_write_seconds", 'store="clickhouse",'
+WRITE_SECONDS, WRITE_LABELS = "inboxtrail_store_write_seconds", {"store": "clickhouse"}
 
 
 def freshness(args, run: str, base: dict, work: Path, rate: float, seconds: float) -> dict:
@@ -426,6 +428,8 @@ def main() -> int:
         only.add("freshness")
     if args.rss_events:
         only.add("rss")
+    if "freshness" in only and not args.freshness_rate and "inboxtrail" not in only:
+        parser.error("freshness needs --freshness-rate, or inboxtrail in --only to take 50 % of its measured rate")
     base = base_env(args.services)
     worker_env = dict(item.split("=", 1) for item in args.worker_env)
     run = datetime.now(timezone.utc).strftime("bench_%Y%m%d%H%M%S")
@@ -443,7 +447,7 @@ def main() -> int:
     backlog_settings = load_settings(env=env_for(base, run, "backlog", args.partitions, work, 0))
     try:
         throughput_systems = [s for s in SYSTEMS if s in only and (s != "inboxtrail-before" or args.before_repo)]
-        if throughput_systems or "freshness" in only:
+        if throughput_systems or ("freshness" in only and not args.freshness_rate):
             backlog = produce_backlog(backlog_settings, args.events, args.seed)
             report["backlog"] = backlog
             print(f"backlog: {backlog}", flush=True)
@@ -470,7 +474,7 @@ def main() -> int:
             result = freshness(args, run, base, work, rate, args.freshness or 60.0)
             results.append(result)
             save()
-            print(json.dumps({k: v for k, v in result.items() if k != "buckets"}), flush=True)
+            print(json.dumps({k: v for k, v in result.items() if k not in ("buckets", "write_buckets")}), flush=True)
         if "rss" in only:
             rss_settings = load_settings(env=env_for(base, f"{run}_rss", "backlog", args.partitions, work, 0))
             backlog = produce_backlog(rss_settings, args.rss_events, args.seed + 3)
