@@ -234,7 +234,10 @@ class KafkaService(ManagedProcess):
             return  # formatted before: never reformat, that would orphan the data
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cluster_id = _kafka_cluster_id()
-        cmd = self._java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_file))
+        # `--cluster-id=ID`, not `-t ID`: a base64url id starts with "-" one time in 64, and the tool's
+        # argument parser then takes it for an option ("expected one argument")
+        cmd = self._java_cmd("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c",
+                             str(self.properties_file))
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise ServiceError("formatting Kafka storage failed:\n" + (result.stdout + result.stderr)[-3000:])

@@ -82,3 +82,20 @@ def test_up_twice_down_up_keeps_clickhouse_data_and_topics(lifecycle_state):
     status = cli("status", "--format", "json")
     assert status.returncode == 0
     assert '"Apache Kafka 4.4.0 (KRaft)"' in status.stdout and "ClickHouse server 18.16" in status.stdout
+
+
+def test_kafka_storage_is_formatted_even_when_the_random_cluster_id_starts_with_a_dash(services, tmp_path,
+                                                                                      monkeypatch):
+    """Cluster ids are base64url: one in 64 starts with "-", which Kafka's StorageTool once took for
+    an option (a CI run failed on it). The real tool, with the session's jars, and such an id."""
+    from deploy import local
+    from inboxtrail.settings import load_settings
+    from tests.conftest import TEST_ENV
+
+    kafka = local.KafkaService(load_settings(env={**TEST_ENV, "INBOXTRAIL_STATE_DIR": str(tmp_path)}))
+    kafka.lib_dir.parent.mkdir(parents=True)
+    kafka.lib_dir.symlink_to(services.state_dir.resolve() / "kafka" / "lib")
+    kafka.write_properties()
+    monkeypatch.setattr(local, "_kafka_cluster_id", lambda: "-dashFirstClusterId0A")
+    kafka.format_storage()
+    assert "cluster.id=-dashFirstClusterId0A" in (kafka.data_dir / "meta.properties").read_text()
