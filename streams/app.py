@@ -198,10 +198,15 @@ def create_app(settings: Settings, store=None) -> faust.App:
 
     @app.page("/readyz")
     async def readyz(web, request):
-        ready = writer.ready and broker.reachable
+        # consuming: partitions assigned, the table recovered and the flow resumed — not while the
+        # worker is still starting or a rebalance holds the flow (the web server answers before that)
+        consuming = app.flow_control.is_active() and app.tables.recovery.completed.is_set()
+        ready = writer.ready and broker.reachable and consuming
         return web.json({"ready": ready, "store": "ok" if writer.ready else "failing",
                          "store_failing_for_s": writer.failing_for(),
-                         "broker": "ok" if broker.reachable else "unreachable"}, status=200 if ready else 503)
+                         "broker": "ok" if broker.reachable else "unreachable",
+                         "consumer": "consuming" if consuming else "starting or rebalancing"},
+                        status=200 if ready else 503)
 
     @app.page("/healthz")
     async def healthz(web, request):

@@ -152,6 +152,7 @@ def test_kafka_broker_restart_mid_stream_loses_nothing(services, tenant_id):
         poll(lambda: projected_count(settings, tenant_id) == len({e.event_id for e in events}), timeout=180,
              what="everything projected after the broker restart")
         poll(lambda: readiness(web)[0] == 200, timeout=30, what="/readyz back to ready")
+        assert readiness(web)[1]["consumer"] == "consuming"
         assert worker.poll() is None, "the worker must recover without a restart"
         poll(lambda: len(states_by_copy(settings, tenant_id)) == len(expected), timeout=30, what="all states")
         assert_matches_scenario(settings, tenant_id, expected)
