@@ -37,8 +37,8 @@ from streams import faust_offsets, metrics
 from streams.dead_letters import DeadLetter, dead_letter_headers
 from streams.decoding import decode_batch
 from streams.mailbox import SimulatedMailbox
-from streams.state_codec import decode_state, encode_state
 from streams.remediation import register_remediation_agent
+from streams.state_codec import decode_state, encode_state
 
 log = logging.getLogger("inboxtrail.worker")
 
@@ -57,7 +57,8 @@ def copy_table_key(tenant_id: str, network_message_id: str, recipient: str) -> s
 
 
 def copy_key_of(event) -> str:
-    return COPY_KEY_SEPARATOR.join(event.copy_key)
+    """The table key of an event's copy."""
+    return copy_table_key(*event.copy_key)
 
 
 class CopyStateTable:
