@@ -8,6 +8,7 @@ Set INBOXTRAIL_TEST_KEEP_SERVICES=1 to leave the services running after the sess
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -103,10 +104,36 @@ def stop_worker(proc: subprocess.Popen, timeout: float = 30) -> int:
     return proc.returncode
 
 
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return range(low, high + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+# never hand out the session's own fixed ports (taken or not yet)
+_PICKED: set[int] = {int(value.rsplit(":", 1)[-1]) for key, value in TEST_ENV.items()
+                     if key.endswith(("_PORT", "_BOOTSTRAP"))}
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and *outside* the kernel's ephemeral range: a port the kernel hands out
+    (bind to 0) can be taken by any outgoing connection before the server given it binds it — a
+    crash test once failed that way ("address already in use" on a worker's web port)."""
+    ephemeral, rng = _ephemeral_ports(), random.Random()
+    for _ in range(500):
+        port = rng.randrange(20000, 32000)
+        if port in ephemeral or port in _PICKED:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PICKED.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range in 500 tries")
 
 
 def isolated_pipeline_env(name: str, partitions: int = 3) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 from inboxtrail.settings import load_settings
 from projections.server_store import ClickHouseServerStore
 from streams.publisher import publish_events
-from tests.conftest import TEST_ENV, isolated_pipeline_env, poll, run_cli, start_worker, stop_worker
+from tests.conftest import TEST_ENV, free_port, isolated_pipeline_env, poll, run_cli, start_worker, stop_worker
 from tests.fold_scenarios import phishing_campaign
 from tests.projection_snapshot import by_time_disagreements, snapshot
 
@@ -34,7 +34,7 @@ def test_sigkilled_worker_ends_with_the_results_of_an_uninterrupted_one(services
     crashing = isolated_pipeline_env("crash")
     steady = dict(crashing, INBOXTRAIL_CLICKHOUSE_DATABASE=crashing["INBOXTRAIL_CLICKHOUSE_DATABASE"] + "_steady",
                   INBOXTRAIL_CONSUMER_GROUP=crashing["INBOXTRAIL_CONSUMER_GROUP"] + "-steady",
-                  INBOXTRAIL_WORKER_WEB_PORT=str(int(crashing["INBOXTRAIL_WORKER_WEB_PORT"]) + 1))
+                  INBOXTRAIL_WORKER_WEB_PORT=str(free_port()))
     for env in (crashing, steady):
         assert run_cli("migrate", **env).returncode == 0
     crash_settings = load_settings({**TEST_ENV, **crashing})
