@@ -317,7 +317,13 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return buckets[-1][0]
 
 
+FRESHNESS_SECONDS = "inboxtrail_projection_freshness_seconds"
 WRITE_SECONDS, WRITE_LABELS = "inboxtrail_store_write_seconds", {"store": "clickhouse"}
+
+
+def increase(after: list[tuple[float, float]], before: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Cumulative buckets observed between two scrapes of one histogram."""
+    return [(bound, count - old) for (bound, count), (_, old) in zip(after, before)]
 
 
 def freshness(args, run: str, base: dict, work: Path, rate: float, seconds: float) -> dict:
@@ -332,28 +338,26 @@ def freshness(args, run: str, base: dict, work: Path, rate: float, seconds: floa
                             stderr=subprocess.STDOUT, cwd=REPO)
     client = Client(host=settings.clickhouse_host, port=settings.clickhouse_port,
                     database=settings.clickhouse_database, settings={"use_numpy": False})
-    name = "inboxtrail_projection_freshness_seconds"
     try:
         # warm up: a few events through the whole path, so the timed part has no start-up in it
         copies: set = set()
         warm = list(simulated(200, args.seed + 1, copies))
         asyncio.run(publish_events(settings, warm))
         wait_projected(proc, client, len(warm), None, 120)
-        before = histogram(port, name)
+        before = histogram(port, FRESHNESS_SECONDS)
         writes_before = histogram(port, WRITE_SECONDS, WRITE_LABELS)
         copies = set()
         events = simulated(int(rate * seconds * 1.2) + 1000, args.seed + 2, copies)
         load_before = loadavg()
         published = asyncio.run(publish_paced(settings, events, rate=rate, duration_s=seconds))
         result = wait_projected(proc, client, published + len(warm), None, 300)
-        after = histogram(port, name)
+        after = histogram(port, FRESHNESS_SECONDS)
         writes_after = histogram(port, WRITE_SECONDS, WRITE_LABELS)
     finally:
         stop(proc)
         client.disconnect()
         log.close()
-    delta = [(bound, count - old) for (bound, count), (_, old) in zip(after, before)]
-    writes = [(bound, count - old) for (bound, count), (_, old) in zip(writes_after, writes_before)]
+    delta, writes = increase(after, before), increase(writes_after, writes_before)
     if not args.keep:
         drop_database(settings)
     return {"system": "inboxtrail", "name": "freshness", "rate": round(rate), "seconds": seconds,
@@ -361,7 +365,8 @@ def freshness(args, run: str, base: dict, work: Path, rate: float, seconds: floa
             "p99_s": round(quantile(delta, 0.99), 3), "max_bucket_s": next(
                 (b for b, c in delta if c >= delta[-1][1]), None),
             "buckets": delta, "write_p50_s": round(quantile(writes, 0.50), 3),
-            "write_p99_s": round(quantile(writes, 0.99), 3), "write_buckets": writes, "cpu_s": result["cpu_s"], "peak_rss_mb": result["peak_rss_mb"],
+            "write_p99_s": round(quantile(writes, 0.99), 3), "write_buckets": writes,
+            "cpu_s": result["cpu_s"], "peak_rss_mb": result["peak_rss_mb"],
             "load_before": load_before, "load_after": loadavg()}
 
 

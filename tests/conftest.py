@@ -112,6 +112,7 @@ def _ephemeral_ports() -> range:
         return range(32768, 61000)
 
 
+_EPHEMERAL = _ephemeral_ports()
 # never hand out the session's own fixed ports (taken or not yet)
 _PICKED: set[int] = {int(value.rsplit(":", 1)[-1]) for key, value in TEST_ENV.items()
                      if key.endswith(("_PORT", "_BOOTSTRAP"))}
@@ -121,10 +122,10 @@ def free_port() -> int:
     """A port free now and *outside* the kernel's ephemeral range: a port the kernel hands out
     (bind to 0) can be taken by any outgoing connection before the server given it binds it — a
     crash test once failed that way ("address already in use" on a worker's web port)."""
-    ephemeral, rng = _ephemeral_ports(), random.Random()
+    rng = random.Random()
     for _ in range(500):
         port = rng.randrange(20000, 32000)
-        if port in ephemeral or port in _PICKED:
+        if port in _EPHEMERAL or port in _PICKED:
             continue
         with socket.socket() as s:
             try:

@@ -10,7 +10,9 @@ import uuid
 import pytest
 from clickhouse_driver import Client
 
-from tests.conftest import REPO, free_port, run_cli
+from deploy import local
+from inboxtrail.settings import load_settings
+from tests.conftest import REPO, TEST_ENV, free_port, run_cli
 
 pytestmark = pytest.mark.services
 
@@ -88,10 +90,6 @@ def test_kafka_storage_is_formatted_even_when_the_random_cluster_id_starts_with_
                                                                                       monkeypatch):
     """Cluster ids are base64url: one in 64 starts with "-", which Kafka's StorageTool once took for
     an option (a CI run failed on it). The real tool, with the session's jars, and such an id."""
-    from deploy import local
-    from inboxtrail.settings import load_settings
-    from tests.conftest import TEST_ENV
-
     kafka = local.KafkaService(load_settings(env={**TEST_ENV, "INBOXTRAIL_STATE_DIR": str(tmp_path)}))
     kafka.lib_dir.parent.mkdir(parents=True)
     kafka.lib_dir.symlink_to(services.state_dir.resolve() / "kafka" / "lib")
